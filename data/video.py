@@ -1,0 +1,116 @@
+"""Reading frames: the one place the project opens videos and image folders.
+
+Frames are ``(H, W, 3)`` uint8 BGR arrays, as OpenCV returns them; frame indices are 0-based here
+(MOTChallenge's 1-based frame numbers are converted by :class:`data.sequences.MotSequence`).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from data.errors import InputError
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class VideoReader:
+    """Sequential (and, when needed, seeking) reader over a video file.
+
+    Raises :class:`InputError` with the path when the file is missing or OpenCV cannot decode it.
+    Sequential reads are the fast path; :meth:`read` seeks only when asked for a frame other than
+    the next one, because seeking in compressed video decodes from the previous key frame.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: video file not found")
+        self._cap = cv2.VideoCapture(str(self.path))
+        if not self._cap.isOpened():
+            raise InputError(f"{self.path}: cannot open as a video (corrupt file or unsupported codec)")
+        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS)) or 0.0
+        self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self._next_index = 0
+        ok, first = self._cap.read()
+        if not ok or first is None:
+            self._cap.release()
+            raise InputError(f"{self.path}: no decodable frame (corrupt or empty video)")
+        self._pending = first  # frame 0, already decoded
+
+    def __len__(self) -> int:
+        return self.frame_count
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        self._cap.release()
+
+    def _read_next(self) -> np.ndarray | None:
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+        else:
+            ok, frame = self._cap.read()
+            if not ok:
+                return None
+        self._next_index += 1
+        return frame
+
+    def read(self, index: int) -> np.ndarray:
+        """Frame ``index`` (0-based). Raises :class:`InputError` past the end of the stream."""
+        if index < 0:
+            raise IndexError(f"frame index must be >= 0, got {index}")
+        if index != self._next_index:
+            self._pending = None
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+            self._next_index = index
+        frame = self._read_next()
+        if frame is None:
+            raise InputError(f"{self.path}: cannot decode frame {index} (video has {self.frame_count} frames)")
+        return frame
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(index, frame)`` from the current position to the end of the stream."""
+        while True:
+            index = self._next_index
+            frame = self._read_next()
+            if frame is None:
+                if self.frame_count and index < self.frame_count - 1:
+                    warnings.warn(f"{self.path}: stream ended at frame {index} of {self.frame_count} announced")
+                return
+            yield index, frame
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files of ``folder`` in name order (MOTChallenge's ``000001.jpg`` order)."""
+    folder = Path(folder)
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """One image as BGR uint8. Raises :class:`InputError` naming the file when it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: image file not found")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"{path}: cannot decode as an image (corrupt or unsupported)")
+    return image
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, jpeg_quality: int = 90) -> None:
+    path = Path(path)
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    if not cv2.imwrite(str(path), image, params):
+        raise InputError(f"{path}: cannot write image")
