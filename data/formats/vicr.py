@@ -200,8 +200,10 @@ def _read_labelmap_obj(obj: Any, path, where: str) -> LabelMap:
         except ValueError:
             raise FormatError(path, f"{where}: key {key!r} is not an integer id") from None
         names[index] = _get(entry, "name", str, path, f"{where}.{key}")
-        groups[index] = [str(a) for a in _get(entry, "original_actions", list, path, f"{where}.{key}",
-                                               optional=True, default=[])]
+        originals = [str(a) for a in _get(entry, "original_actions", list, path, f"{where}.{key}",
+                                          optional=True, default=[])]
+        if originals:
+            groups[index] = originals
     return LabelMap(names, groups)
 
 

@@ -1,0 +1,191 @@
+"""Clips of T frames with per-track targets, their augmentation, and batching.
+
+A sample is T frames ``start, start + stride, ...`` of one :class:`data.sequences.Sequence`. Its
+targets are laid out in **track slots**: slot ``n`` is the same identity in every frame of the
+clip (present where ``mask[t, n]``), so the action head can read a person's box sequence directly:
+
+=================  ================  ===========================================================
+key                shape             meaning
+=================  ================  ===========================================================
+``frames``         (T, 3, H, W)      float32 RGB in [0, 1]
+``boxes``          (T, N, 4)         float32 xyxy pixels of the transformed frames (0 where absent)
+``mask``           (T, N)            bool, slot n has a box in frame t
+``labels``         (T, N)            int64 class (0 = person), -1 where absent
+``track_ids``      (N,)              int64 track id within the sequence
+``identities``     (N,)              int64 dataset-wide identity (ReID class), -1 if unknown
+``actions``        (T, N)            int64 action id, -1 where unknown or absent
+``soft_actions``   (T, N, A)         float32 distribution (all zero where unknown)
+``annotated``      (T,)              bool, frame t carries labels (AVA labels keyframes only)
+``frame_indices``  (T,)              int64 0-based frame indices in the sequence
+=================  ================  ===========================================================
+
+:func:`collate_clips` pads ``N`` to the largest clip of the batch and stacks everything with a
+leading batch axis ``B``; ``sequence`` names stay a list.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from data.sequences import Sequence
+
+MIN_BOX_SIDE = 2.0  # pixels: boxes cropped or squeezed below this are dropped from the clip
+
+
+@dataclass
+class ClipTransformConfig:
+    size: tuple[int, int] = (192, 320)  # output (H, W)
+    train: bool = True
+    flip_p: float = 0.5
+    scale_range: tuple[float, float] = (0.75, 1.25)  # scale jitter around ``size``
+    brightness: float = 0.3
+    contrast: float = 0.3
+    saturation: float = 0.3
+    hue: float = 0.03
+
+
+class ClipTransform:
+    """Resize (eval) or flip + scale jitter + crop/pad + colour jitter (train), with one set of
+    random parameters per clip so all T frames and their boxes move together."""
+
+    def __init__(self, config: ClipTransformConfig | None = None):
+        self.config = config or ClipTransformConfig()
+        c = self.config
+        if c.train:
+            self.transform = v2.Compose([
+                v2.RandomHorizontalFlip(p=c.flip_p),
+                # ScaleJitter reads target_size as (width, height), unlike the rest of v2.
+                v2.ScaleJitter(target_size=(c.size[1], c.size[0]), scale_range=c.scale_range, antialias=True),
+                v2.RandomCrop(size=c.size, pad_if_needed=True, fill=114),
+                v2.ColorJitter(c.brightness, c.contrast, c.saturation, c.hue),
+                v2.ClampBoundingBoxes(),
+            ])
+        else:
+            self.transform = v2.Compose([v2.Resize(size=c.size, antialias=True), v2.ClampBoundingBoxes()])
+
+    def __call__(self, video: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``video`` (T, 3, H, W) uint8, ``boxes`` (M, 4) xyxy -> transformed video and boxes (same M)."""
+        T, C, H, W = video.shape
+        video = tv_tensors.Video(video)
+        boxes = tv_tensors.BoundingBoxes(boxes, format="XYXY", canvas_size=(H, W))
+        out_video, out_boxes = self.transform(video, boxes)
+        return out_video.as_subclass(torch.Tensor), out_boxes.as_subclass(torch.Tensor)
+
+
+class ClipDataset(Dataset):
+    """Clips of ``clip_len`` frames every ``clip_step`` frames over several sequences.
+
+    ``identity_index`` maps ``(sequence name, track id)`` to the ReID class; by default every
+    identity of the given sequences gets one, in sorted order.
+    """
+
+    def __init__(self, sequences: list[Sequence], clip_len: int = 8, stride: int = 1, clip_step: int | None = None,
+                 transform: ClipTransform | None = None, num_actions: int | None = None,
+                 identity_index: dict[tuple[str, int], int] | None = None):
+        if clip_len < 1 or stride < 1:
+            raise ValueError(f"clip_len and stride must be >= 1, got {clip_len}, {stride}")
+        if not sequences:
+            raise ValueError("ClipDataset needs at least one sequence")
+        self.sequences = sequences
+        self.clip_len, self.stride = clip_len, stride
+        self.clip_step = clip_step or clip_len * stride
+        self.transform = transform or ClipTransform(ClipTransformConfig(size=(sequences[0].height, sequences[0].width), train=False))
+        self.num_actions = num_actions if num_actions is not None else max(s.num_actions for s in sequences)
+        span = (clip_len - 1) * stride + 1
+        self.index = [(si, start) for si, seq in enumerate(sequences)
+                      for start in range(0, len(seq) - span + 1, self.clip_step)]
+        if not self.index:
+            raise ValueError(f"no sequence is long enough for clips of {clip_len} frames at stride {stride}")
+        if identity_index is None:
+            keys = set()
+            for seq in sequences:
+                rows = getattr(seq, "_train_rows", None)
+                if rows is not None:
+                    keys.update((seq.name, int(t)) for t in np.unique(rows.track_id))
+            identity_index = {k: i for i, k in enumerate(sorted(keys))}
+        self.identity_index = identity_index
+
+    @property
+    def num_identities(self) -> int:
+        return len(self.identity_index)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict:
+        si, start = self.index[i]
+        seq = self.sequences[si]
+        frame_ids = [start + k * self.stride for k in range(self.clip_len)]
+        frames = [cv2.cvtColor(seq.frame(f), cv2.COLOR_BGR2RGB) for f in frame_ids]
+        anns = [seq.annotations(f) for f in frame_ids]
+        tracks = sorted({int(t) for a in anns for t in a.track_ids})
+        slot = {t: n for n, t in enumerate(tracks)}
+        T, N, A = self.clip_len, len(tracks), self.num_actions
+        flat_boxes, flat_pos = [], []  # all boxes of the clip in one list, transformed together
+        actions = torch.full((T, N), -1, dtype=torch.int64)
+        soft = torch.zeros((T, N, A), dtype=torch.float32)
+        for t, a in enumerate(anns):
+            for k, tid in enumerate(a.track_ids):
+                n = slot[int(tid)]
+                flat_boxes.append(a.boxes[k])
+                flat_pos.append((t, n))
+                actions[t, n] = int(a.actions[k])
+                if a.soft_actions is not None and A:
+                    soft[t, n, : a.soft_actions.shape[1]] = torch.from_numpy(a.soft_actions[k, :A].astype(np.float32))
+        video = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()  # (T, H, W, 3) -> (T, 3, H, W)
+        box_tensor = torch.tensor(np.array(flat_boxes, dtype=np.float32).reshape(-1, 4))
+        video, box_tensor = self.transform(video, box_tensor)
+        boxes = torch.zeros((T, N, 4), dtype=torch.float32)
+        mask = torch.zeros((T, N), dtype=torch.bool)
+        for (t, n), box in zip(flat_pos, box_tensor):
+            if box[2] - box[0] >= MIN_BOX_SIDE and box[3] - box[1] >= MIN_BOX_SIDE:
+                boxes[t, n], mask[t, n] = box, True
+        actions[~mask] = -1
+        soft[~mask] = 0.0
+        labels = torch.where(mask, 0, -1)
+        identities = torch.tensor([self.identity_index.get((seq.name, t), -1) for t in tracks], dtype=torch.int64)
+        return {
+            "frames": video.float().div_(255.0),
+            "boxes": boxes, "mask": mask, "labels": labels,
+            "track_ids": torch.tensor(tracks, dtype=torch.int64), "identities": identities,
+            "actions": actions, "soft_actions": soft,
+            "annotated": torch.tensor([a.annotated for a in anns]),
+            "frame_indices": torch.tensor(frame_ids, dtype=torch.int64),
+            "sequence": seq.name,
+        }
+
+
+def collate_clips(samples: list[dict]) -> dict:
+    """Stack clips into a batch, padding the track-slot axis N to the batch's largest clip."""
+    if not samples:
+        raise ValueError("collate_clips needs at least one sample")
+    B = len(samples)
+    T = samples[0]["frames"].shape[0]
+    N = max(s["mask"].shape[1] for s in samples)
+    A = samples[0]["soft_actions"].shape[2]
+    out = {
+        "frames": torch.stack([s["frames"] for s in samples]),  # (B, T, 3, H, W)
+        "boxes": torch.zeros((B, T, N, 4)),
+        "mask": torch.zeros((B, T, N), dtype=torch.bool),
+        "labels": torch.full((B, T, N), -1, dtype=torch.int64),
+        "track_ids": torch.full((B, N), -1, dtype=torch.int64),
+        "identities": torch.full((B, N), -1, dtype=torch.int64),
+        "actions": torch.full((B, T, N), -1, dtype=torch.int64),
+        "soft_actions": torch.zeros((B, T, N, A)),
+        "annotated": torch.stack([s["annotated"] for s in samples]),
+        "frame_indices": torch.stack([s["frame_indices"] for s in samples]),
+        "sequence": [s["sequence"] for s in samples],
+    }
+    for b, s in enumerate(samples):
+        n = s["mask"].shape[1]
+        for key in ("boxes", "mask", "labels", "actions", "soft_actions"):
+            out[key][b, :, :n] = s[key]
+        out["track_ids"][b, :n] = s["track_ids"]
+        out["identities"][b, :n] = s["identities"]
+    return out

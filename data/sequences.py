@@ -1,0 +1,278 @@
+"""Annotated sequences: frames plus per-frame boxes, identities and actions, from any source.
+
+Every source (synthetic / MOTChallenge, AVA, V-ICR) is a :class:`Sequence` with 0-based frame
+indices, so :class:`data.clip_dataset.ClipDataset` treats them alike. Annotations of one frame are
+a :class:`FrameAnnotations` (boxes ``xyxy`` pixels, see :mod:`data.boxes`).
+"""
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from data.boxes import normalized_to_pixels
+from data.errors import FormatError, InputError
+from data.formats.ava import AvaRows
+from data.formats.mot import (PEDESTRIAN, MotRows, read_action_sidecar, read_mot_file, read_seqinfo)
+from data.formats.vicr import LabelMap, RecognitionResults, VicrVideoLabels, read_label_map, soft_label
+from data.video import VIDEO_EXTENSIONS, VideoReader, list_images, read_image
+
+#: MOT classes trained as "person" (pedestrian, person on vehicle, static person).
+PERSON_CLASSES = (1, 2, 7)
+
+
+@dataclass
+class FrameAnnotations:
+    """Ground truth of one frame. ``actions`` is -1 where unknown; ``soft_actions`` (N, A) or None."""
+
+    boxes: np.ndarray  # (N, 4) float xyxy pixels
+    track_ids: np.ndarray  # (N,) int, unique within the frame
+    actions: np.ndarray  # (N,) int, -1 = no action label
+    soft_actions: np.ndarray | None = None  # (N, A) float rows summing to 1, or all-zero rows when unknown
+    annotated: bool = True  # False for frames the source does not label (AVA between keyframes)
+
+    @classmethod
+    def empty(cls, annotated: bool = True) -> "FrameAnnotations":
+        return cls(np.zeros((0, 4)), np.zeros(0, np.int64), np.zeros(0, np.int64), None, annotated)
+
+
+class Sequence(ABC):
+    """Base class: ``len(seq)`` frames, ``seq.frame(i)`` BGR, ``seq.annotations(i)``."""
+
+    name: str
+    width: int
+    height: int
+    fps: float
+    num_actions: int = 0
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """See the class docstring."""
+
+    @abstractmethod
+    def frame(self, index: int) -> np.ndarray:
+        """See the class docstring."""
+
+    @abstractmethod
+    def annotations(self, index: int) -> FrameAnnotations:
+        """See the class docstring."""
+
+    def _check_index(self, index: int) -> None:
+        if not 0 <= index < len(self):
+            raise IndexError(f"{self.name}: frame index {index} outside [0, {len(self)})")
+
+
+class _FrameSource:
+    """Frames of a folder of images or of a video file, by 0-based index."""
+
+    def __init__(self, images: list[Path] | None = None, video: Path | None = None):
+        self.images = images
+        self.video_path = video
+        self._video: VideoReader | None = None
+
+    def __len__(self) -> int:
+        if self.images is not None:
+            return len(self.images)
+        return len(self._reader())
+
+    def _reader(self) -> VideoReader:
+        if self._video is None:  # opened lazily: DataLoader workers each open their own
+            self._video = VideoReader(self.video_path)
+        return self._video
+
+    def read(self, index: int) -> np.ndarray:
+        if self.images is not None:
+            return read_image(self.images[index])
+        return self._reader().read(index)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_video": None}
+
+
+class MotSequence(Sequence):
+    """A MOTChallenge sequence folder (``seqinfo.ini``, ``img1/`` or a video file, ``gt/``, ``det/``).
+
+    Frame index ``i`` is MOT frame ``i + 1``. Training annotations keep ground-truth rows with
+    ``conf == 1`` of the person classes with visibility >= ``min_visibility``; actions come from
+    ``gt/actions.txt`` when present and are named by ``label_map`` (default: the dataset's
+    ``label_map.txt`` two levels up, as the synthetic benchmark writes it).
+    """
+
+    def __init__(self, root: str | os.PathLike, min_visibility: float = 0.0, label_map: LabelMap | None = None):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise InputError(f"{self.root}: sequence folder not found")
+        self.info = read_seqinfo(self.root / "seqinfo.ini")
+        self.name, self.width, self.height, self.fps = self.info.name, self.info.width, self.info.height, self.info.frame_rate
+        img_dir = self.root / self.info.im_dir
+        images = list_images(img_dir) if img_dir.is_dir() else []
+        if images:
+            if len(images) < self.info.seq_length:
+                raise InputError(f"{img_dir}: {len(images)} images but seqinfo.ini says seqLength={self.info.seq_length}")
+            self._frames = _FrameSource(images=images[: self.info.seq_length])
+        else:
+            videos = sorted(p for p in self.root.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
+            if not videos:
+                raise InputError(f"{self.root}: no frames ({self.info.im_dir}/ is missing or empty and there is no video file)")
+            self._frames = _FrameSource(video=videos[0])
+        self.min_visibility = min_visibility
+        gt_path = self.root / "gt" / "gt.txt"
+        self.gt = read_mot_file(gt_path) if gt_path.is_file() else None
+        det_path = self.root / "det" / "det.txt"
+        self.det_path = det_path if det_path.is_file() else None
+        actions_path = self.root / "gt" / "actions.txt"
+        self.actions = read_action_sidecar(actions_path) if actions_path.is_file() else {}
+        if label_map is None and (self.root.parent.parent / "label_map.txt").is_file():
+            label_map = read_label_map(self.root.parent.parent / "label_map.txt")
+        self.label_map = label_map
+        self.num_actions = (max(label_map.ids()) + 1) if label_map else 0
+        if self.gt is not None:
+            if len(self.gt) and self.gt.frame.max() > self.info.seq_length:
+                raise FormatError(gt_path, f"frame {int(self.gt.frame.max())} beyond seqLength={self.info.seq_length}")
+            keep = (self.gt.conf > 0) & np.isin(self.gt.class_id, PERSON_CLASSES) & (self.gt.visibility >= min_visibility)
+            self._train_rows = self.gt.select(keep)
+            self._rows_by_frame = {int(f): np.flatnonzero(self._train_rows.frame == f) for f in np.unique(self._train_rows.frame)}
+        if self.actions and self.num_actions and max(self.actions.values()) >= self.num_actions:
+            raise FormatError(actions_path, f"action id {max(self.actions.values())} not in the label map "
+                                            f"({self.num_actions} actions)")
+
+    def __len__(self) -> int:
+        return self.info.seq_length
+
+    def frame(self, index: int) -> np.ndarray:
+        self._check_index(index)
+        return self._frames.read(index)
+
+    def detections(self) -> MotRows:
+        if self.det_path is None:
+            raise InputError(f"{self.root}: no det/det.txt")
+        return read_mot_file(self.det_path)
+
+    def annotations(self, index: int) -> FrameAnnotations:
+        self._check_index(index)
+        if self.gt is None:
+            return FrameAnnotations.empty(annotated=False)
+        rows = self._train_rows.select(self._rows_by_frame.get(index + 1, np.zeros(0, np.int64)))
+        actions = np.array([self.actions.get((index + 1, int(t)), -1) for t in rows.track_id], dtype=np.int64)
+        return FrameAnnotations(rows.boxes.copy(), rows.track_id.copy(), actions)
+
+
+class AvaSequence(Sequence):
+    """One AVA video: frames extracted at ``fps`` into ``frames_dir`` (mmaction2's
+    ``img_00001.jpg`` layout, frame 1 = second ``start_second``), labelled at the keyframes.
+
+    AVA is multi-label: ``soft_actions`` spreads each box's labels evenly and ``actions`` holds the
+    first of them. ``action_ids`` lists the AVA ids in the order of the model's action outputs.
+    """
+
+    def __init__(self, frames_dir: str | os.PathLike, rows: AvaRows, action_ids: list[int], fps: float = 30.0,
+                 start_second: int = 900, name: str | None = None):
+        self.root = Path(frames_dir)
+        if not self.root.is_dir():
+            raise InputError(f"{self.root}: AVA frames folder not found")
+        images = list_images(self.root)
+        if not images:
+            raise InputError(f"{self.root}: no extracted frames")
+        self._frames = _FrameSource(images=images)
+        first = read_image(images[0])
+        self.height, self.width = first.shape[:2]
+        self.fps, self.name, self.start_second = fps, name or self.root.name, start_second
+        self.action_index = {a: i for i, a in enumerate(action_ids)}
+        self.num_actions = len(action_ids)
+        self._by_frame: dict[int, FrameAnnotations] = {}
+        for t in np.unique(rows.timestamp):
+            at = rows.select(rows.timestamp == t)
+            index = int(round((int(t) - start_second) * fps))
+            if not 0 <= index < len(images):
+                continue
+            persons = np.unique(at.person_id)
+            boxes, soft = [], np.zeros((len(persons), self.num_actions))
+            for k, pid in enumerate(persons):
+                mine = at.select(at.person_id == pid)
+                boxes.append(normalized_to_pixels(mine.boxes[:1], self.width, self.height)[0])
+                for a in mine.action_id:
+                    if int(a) in self.action_index:
+                        soft[k, self.action_index[int(a)]] = 1.0
+            sums = soft.sum(1, keepdims=True)
+            hard = np.where(sums[:, 0] > 0, soft.argmax(1), -1)
+            soft = np.divide(soft, sums, out=np.zeros_like(soft), where=sums > 0)
+            self._by_frame[index] = FrameAnnotations(np.array(boxes).reshape(-1, 4), persons.astype(np.int64), hard, soft)
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def frame(self, index: int) -> np.ndarray:
+        self._check_index(index)
+        return self._frames.read(index)
+
+    def annotations(self, index: int) -> FrameAnnotations:
+        self._check_index(index)
+        return self._by_frame.get(index, FrameAnnotations.empty(annotated=False))
+
+
+class VicrSequence(Sequence):
+    """A video with V-ICR pseudo-labels (``output/<video>.json``), optionally with the VLM's
+    per-second top-k candidates (``recognition_results.json``) as soft action targets."""
+
+    def __init__(self, video: str | os.PathLike, labels: VicrVideoLabels, recognition: RecognitionResults | None = None):
+        self._frames = _FrameSource(video=Path(video))
+        reader = self._frames._reader()
+        self.name = labels.video.name
+        self.width, self.height = reader.width, reader.height
+        if (self.width, self.height) != (labels.video.width, labels.video.height):
+            raise InputError(f"{video}: frames are {self.width}x{self.height} but the labels say "
+                             f"{labels.video.width}x{labels.video.height}")
+        self.fps = labels.video.fps
+        self.label_map = labels.labelmap if len(labels.labelmap) else (recognition.to_label_map() if recognition else None)
+        if recognition is not None and self.label_map is not None:
+            # Soft labels name the VLM's raw actions; the grouping that maps them to ids may live
+            # only in recognition_results.json.
+            groups = {i: list(self.label_map.groups.get(i, [])) + recognition.action_groups.get(n, [])
+                      for i, n in self.label_map.names.items()}
+            self.label_map = LabelMap(dict(self.label_map.names), groups)
+        self.num_actions = (max(self.label_map.ids()) + 1) if self.label_map else 0
+        self._length = len(reader)
+        self._by_frame: dict[int, list] = {}
+        for pid, person in labels.persons.items():
+            track = int("".join(ch for ch in pid if ch.isdigit()) or -1)
+            tube = recognition.tubes.get(pid) if recognition else None
+            for f in person.frames:
+                soft = None
+                if tube is not None and self.label_map is not None:
+                    soft = soft_label(tube.temporal_labels.get(int(f.timestamp), []), self.label_map)
+                action = f.action_id if f.action_id is not None and 0 <= f.action_id < max(self.num_actions, 1) else -1
+                self._by_frame.setdefault(f.frame_idx, []).append((f.bbox, track, action, soft))
+
+    def __len__(self) -> int:
+        return self._length
+
+    def frame(self, index: int) -> np.ndarray:
+        self._check_index(index)
+        return self._frames.read(index)
+
+    def annotations(self, index: int) -> FrameAnnotations:
+        self._check_index(index)
+        entries = self._by_frame.get(index, [])
+        if not entries:
+            return FrameAnnotations.empty()
+        boxes, tracks, actions, softs = zip(*entries)
+        soft = np.zeros((len(entries), self.num_actions))
+        for k, s in enumerate(softs):
+            if s is not None:
+                soft[k, : len(s)] = s
+        return FrameAnnotations(np.array(boxes, dtype=np.float64), np.array(tracks, np.int64),
+                                np.array(actions, np.int64), soft if any(s is not None for s in softs) else None)
+
+
+def mot_split(root: str | os.PathLike, split: str, min_visibility: float = 0.0) -> list[MotSequence]:
+    """All sequences of ``root/split`` (the synthetic benchmark's or a MOTChallenge ``train/``)."""
+    folder = Path(root) / split
+    if not folder.is_dir():
+        raise InputError(f"{folder}: split folder not found")
+    seqs = sorted(p for p in folder.iterdir() if (p / "seqinfo.ini").is_file())
+    if not seqs:
+        raise InputError(f"{folder}: no sequence folders with a seqinfo.ini")
+    return [MotSequence(p, min_visibility=min_visibility) for p in seqs]

@@ -1,0 +1,150 @@
+"""The synthetic MOT + action benchmark: determinism, identities, actions, occlusion, boxes."""
+import hashlib
+import json
+from dataclasses import astuple, replace
+
+import numpy as np
+import pytest
+
+from data.formats.mot import read_action_sidecar, read_mot_file, read_seqinfo
+from data.synthetic import (ACTIONS, DISTRACTOR_CLASS, Pose, SyntheticConfig, _PERIOD, action_pose,
+                            generate_dataset)
+from data.video import read_image
+
+
+def _digest(root):
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _sequences(root):
+    return sorted(p.parent for p in root.rglob("seqinfo.ini"))
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, small_config):
+    cfg = replace(small_config, length=12, sequences={"train": 1, "val": 1})
+    generate_dataset(tmp_path / "a", seed=5, config=cfg)
+    generate_dataset(tmp_path / "b", seed=5, config=cfg)
+    generate_dataset(tmp_path / "c", seed=6, config=cfg)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
+
+
+def test_layout_and_splits(small_dataset, small_config):
+    meta = json.loads((small_dataset / "meta.json").read_text())
+    assert meta["seed"] == 123 and meta["config"]["actions"] == list(ACTIONS)
+    assert (small_dataset / "label_map.txt").read_text().splitlines()[0] == "0: standing"
+    for split, count in small_config.sequences.items():
+        seqs = sorted((small_dataset / split).iterdir())
+        assert len(seqs) == count
+        for seq in seqs:
+            info = read_seqinfo(seq / "seqinfo.ini")
+            assert (info.width, info.height, info.seq_length) == (192, 128, 40)
+            assert len(list((seq / "img1").glob("*.jpg"))) == 40
+            assert read_image(seq / "img1" / "000001.jpg").shape == (128, 192, 3)
+
+
+def test_boxes_inside_frame_and_truncation_marked(small_dataset):
+    truncated = touching_total = 0
+    for seq in _sequences(small_dataset):
+        gt = read_mot_file(seq / "gt" / "gt.txt")
+        info = read_seqinfo(seq / "seqinfo.ini")
+        b = gt.boxes
+        assert (b[:, 0] >= 0).all() and (b[:, 1] >= 0).all()
+        assert (b[:, 2] <= info.width).all() and (b[:, 3] <= info.height).all()
+        assert ((b[:, 2] - b[:, 0]) >= 1).all() and ((b[:, 3] - b[:, 1]) >= 1).all()
+        # Person boxes touching the left/right edge were (nearly always) clipped: the part of the
+        # figure outside the frame counts as invisible. (A figure can also end exactly on the edge.)
+        person = gt.class_id == 1
+        touching = person & ((b[:, 0] <= 0) | (b[:, 2] >= info.width))
+        truncated += int((gt.visibility[touching] < 1.0).sum())
+        touching_total += int(touching.sum())
+    assert touching_total > 0 and truncated >= 0.8 * touching_total
+
+
+def test_identity_keeps_id_and_appearance(small_dataset):
+    checked = 0
+    for seq in _sequences(small_dataset):
+        gt = read_mot_file(seq / "gt" / "gt.txt")
+        identities = json.loads((seq / "gt" / "identities.json").read_text())
+        people = gt.select(gt.class_id == 1)
+        for tid in np.unique(people.track_id):
+            rows = people.select(people.track_id == tid)
+            frames = rows.frame
+            assert np.array_equal(frames, np.arange(frames.min(), frames.max() + 1)), "a track has holes"
+            centres = (rows.boxes[:, :2] + rows.boxes[:, 2:]) / 2
+            heights = rows.boxes[:, 3] - rows.boxes[:, 1]
+            # Motion is smooth: an id never jumps to another person's place.
+            assert (np.linalg.norm(np.diff(centres, axis=0), axis=1) < 0.5 * heights[1:] + 4).all()
+            shirt = np.array(identities[str(tid)]["shirt"])
+            for k in np.flatnonzero(rows.visibility >= 0.999)[::7]:
+                image = read_image(seq / "img1" / f"{rows.frame[k]:06d}.jpg").astype(int)
+                x1, y1, x2, y2 = np.round(rows.boxes[k]).astype(int)
+                crop = image[y1:y2, x1:x2]
+                near = (np.abs(crop - shirt).max(axis=2) < 45).mean()
+                assert near > 0.04, f"{seq.name} id {tid} frame {rows.frame[k]}: shirt colour covers {near:.3f}"
+                checked += 1
+    assert checked > 20
+
+
+def test_identities_share_colours_but_differ(small_dataset):
+    for seq in _sequences(small_dataset):
+        ids = json.loads((seq / "gt" / "identities.json").read_text())
+        shirts = [tuple(v["shirt"]) for v in ids.values()]
+        assert len(set(shirts)) < len(shirts), "no two identities share a shirt colour"
+        full = {(tuple(v["shirt"]), tuple(v["pants"]), round(v["height_scale"], 3)) for v in ids.values()}
+        assert len(full) == len(ids)
+
+
+def test_actions_switch_every_one_to_four_seconds(small_dataset, small_config):
+    fps = small_config.fps
+    runs_checked = 0
+    for seq in _sequences(small_dataset):
+        actions = read_action_sidecar(seq / "gt" / "actions.txt")
+        gt = read_mot_file(seq / "gt" / "gt.txt")
+        people = gt.select(gt.class_id == 1)
+        assert set(actions) == set(zip(people.frame.tolist(), people.track_id.tolist()))
+        for tid in np.unique(people.track_id):
+            seq_actions = [actions[(f, tid)] for f in sorted(people.frame[people.track_id == tid])]
+            changes = [0] + [k for k in range(1, len(seq_actions)) if seq_actions[k] != seq_actions[k - 1]] + [len(seq_actions)]
+            for a, b in zip(changes[1:-2], changes[2:-1]):  # interior runs only: the ends are cut by the clip
+                assert fps * 1.0 - 1 <= b - a <= fps * 4.0 + 1
+                runs_checked += 1
+    assert runs_checked > 0
+
+
+def test_occlusion_distractors_entering_and_leaving_occur(tmp_path):
+    meta = generate_dataset(tmp_path, seed=1, config=SyntheticConfig(length=120, sequences={"train": 3}))
+    seqs = meta["summary"]["train"].values()
+    assert sum(s["heavily_occluded_boxes"] for s in seqs) > 0
+    assert sum(s["distractor_boxes"] for s in seqs) > 0
+    assert sum(s["entering"] for s in seqs) > 0 and sum(s["leaving"] for s in seqs) > 0
+    assert all(3 <= s["people"] <= 10 for s in seqs)
+    assert all(c > 0 for c in np.sum([s["action_counts"] for s in seqs], axis=0))
+    gt = read_mot_file(next(iter(_sequences(tmp_path))) / "gt" / "gt.txt")
+    distractors = gt.select(gt.class_id == DISTRACTOR_CLASS)
+    assert len(distractors) and (distractors.conf == 0).all()  # MOT evaluation ignores them
+
+
+def test_one_frame_cannot_tell_actions_apart():
+    # Every action starts from (and keeps returning to) the neutral standing pose...
+    for action in ACTIONS:
+        assert action_pose(action, 0.0) == Pose()
+        assert astuple(action_pose(action, _PERIOD[action])) == pytest.approx(astuple(Pose()), abs=1e-9)
+    # ...and walking and running go through exactly the same poses, at different cadence.
+    for t in np.linspace(0, 1, 7):
+        walk = action_pose("walking", t * _PERIOD["walking"])
+        run = action_pose("running", t * _PERIOD["running"])
+        assert astuple(walk) == pytest.approx(astuple(run))
+
+
+def test_config_knobs_are_validated():
+    with pytest.raises(ValueError, match="actions"):
+        generate_dataset("/nonexistent-never-written", config=SyntheticConfig(actions=("flying",)))
+    with pytest.raises(ValueError, match="min_people"):
+        SyntheticConfig(min_people=5, max_people=2).validate()
+    with pytest.raises(ValueError, match="sequences keys"):
+        SyntheticConfig(sequences={"training": 1}).validate()

@@ -1,0 +1,52 @@
+"""Video and image reading: real footage, a written video, and clear errors for bad files."""
+import cv2
+import numpy as np
+import pytest
+
+from data.errors import InputError
+from data.video import VideoReader, read_image
+
+
+def _write_video(path, frames, fps=10):
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for f in frames:
+        writer.write(f)
+    writer.release()
+
+
+def test_sequential_and_random_access(tmp_path):
+    frames = [np.full((48, 64, 3), 20 * k, np.uint8) for k in range(8)]
+    _write_video(tmp_path / "v.avi", frames)
+    reader = VideoReader(tmp_path / "v.avi")
+    assert (reader.width, reader.height, len(reader)) == (64, 48, 8)
+    means = [f.mean() for _, f in reader]
+    assert len(means) == 8 and means == sorted(means)
+    assert abs(reader.read(5).mean() - 100) < 4 and abs(reader.read(2).mean() - 40) < 4
+    with pytest.raises(InputError, match="cannot decode frame 8"):
+        reader.read(8)
+
+
+@pytest.mark.parametrize("content", [None, b"", b"\x00garbage" * 100])
+def test_missing_or_corrupt_video_is_one_clear_error(tmp_path, content):
+    path = tmp_path / "clip.mp4"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(InputError) as info:
+        VideoReader(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_corrupt_image(tmp_path):
+    (tmp_path / "x.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(InputError, match="cannot decode"):
+        read_image(tmp_path / "x.jpg")
+
+
+@pytest.mark.real_data
+def test_pets09_video(real_data):
+    reader = VideoReader(real_data / "mot" / "PETS09-S2L1" / "vtest.avi")
+    assert (reader.width, reader.height, len(reader)) == (768, 576, 795)
+    first = reader.read(0)
+    again = reader.read(300)
+    assert first.shape == (576, 768, 3) and np.abs(first.astype(int) - again).mean() > 1
