@@ -25,10 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
+from omegaconf import OmegaConf  # noqa: E402
+
 from data.errors import InputError  # noqa: E402
 from data.synthetic import ACTIONS, SyntheticConfig, format_summary, generate_dataset  # noqa: E402
 
-DEFAULT_SYNTHETIC_OUT = ROOT / "data" / "generated" / "synthetic"
+_DATA_CONFIG = OmegaConf.load(ROOT / "config" / "data" / "synthetic.yaml")
+DEFAULT_SYNTHETIC_OUT = ROOT / _DATA_CONFIG.root
 
 WHERE = {
     "mot17": ("https://motchallenge.net/data/MOT17/ (MOT17.zip, after registering)",
@@ -54,12 +57,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 epilog=__doc__.split("Examples::")[1])
     p.add_argument("--dataset", required=True, choices=["synthetic", "mot17", "mot20", "ava", "pets09"])
     p.add_argument("--out", type=Path, help=f"synthetic: output folder (default {DEFAULT_SYNTHETIC_OUT.relative_to(ROOT)}); "
-                                            "others: where to write the index JSON (default ROOT/index.json's "
-                                            "place: data/generated/<dataset>_index.json)")
+                                            "others: where to write the index JSON "
+                                            "(default data/generated/<dataset>_index.json)")
     p.add_argument("--root", type=Path, help="mot17/mot20/ava/pets09: your copy of the dataset")
-    p.add_argument("--seed", type=int, default=0, help="synthetic: random seed (default 0)")
+    p.add_argument("--seed", type=int, default=_DATA_CONFIG.seed, help=f"synthetic: random seed (default {_DATA_CONFIG.seed})")
     p.add_argument("--force", action="store_true", help="synthetic: regenerate even if --out already holds this dataset")
     p.add_argument("--extract-frames", action="store_true", help="pets09: decode the video into img1/*.jpg")
+    p.add_argument("--preview", type=Path, help="synthetic: also write a 2x2 picture of train frames with "
+                                                 "their boxes, ids, actions and visibility to this image file")
     g = p.add_argument_group("synthetic generator knobs (defaults in brackets)")
     for f in fields(SyntheticConfig):
         if f.name in _KNOBS:
@@ -98,7 +103,30 @@ def synthetic(args) -> int:
     meta = generate_dataset(out, seed=args.seed, config=config)
     print(format_summary(meta))
     print(f"written to {out}")
+    if args.preview:
+        write_preview(out, args.preview)
+        print(f"preview written to {args.preview}")
     return 0
+
+
+def write_preview(dataset: Path, path: Path) -> None:
+    """Four frames of the busiest train sequence with ground truth drawn on them."""
+    import numpy as np
+    from data.formats.vicr import read_label_map
+    from data.sequences import mot_split
+    from data.video import write_image
+    from evaluation.visualize import draw_tracks
+    names = read_label_map(dataset / "label_map.txt").names
+    seq = max(mot_split(dataset, "train"), key=lambda s: len(np.unique(s.gt.track_id)))
+    tiles = []
+    for index in np.linspace(len(seq) * 0.2, len(seq) - 1, 4).astype(int):
+        rows = seq.gt.at_frame(index + 1)
+        captions = [f"{names[seq.actions[(index + 1, int(t))]]} v{v:.1f}" if c == 1 else "distractor"
+                    for t, c, v in zip(rows.track_id, rows.class_id, rows.visibility)]
+        tiles.append(draw_tracks(seq.frame(index), rows.boxes, rows.track_id, captions))
+    grid = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, grid, jpeg_quality=85)
 
 
 def _missing(dataset: str, root, problem: str) -> InputError:
