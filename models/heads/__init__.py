@@ -1,0 +1,1 @@
+"""Task heads: detection (FCOS-style), ReID embeddings, per-track action."""

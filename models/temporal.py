@@ -1,0 +1,49 @@
+"""Temporal transformer over the time axis of a feature map, so the heads see motion."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def sinusoidal_encoding(length: int, dim: int, device=None) -> torch.Tensor:
+    """``(length, dim)`` fixed sine/cosine encoding of frame order."""
+    position = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    enc = torch.zeros(length, dim, device=device)
+    enc[:, 0::2] = torch.sin(position * freq)
+    enc[:, 1::2] = torch.cos(position * freq[: dim // 2])
+    return enc
+
+
+class TemporalEncoder(nn.Module):
+    """Self-attention across the T frames at every spatial location of one level.
+
+    Input and output ``(B, T, C, H, W)``; the update is residual, so a freshly initialised encoder
+    starts close to identity. ``causal=True`` lets frame t attend only to frames <= t (streaming).
+    """
+
+    def __init__(self, channels: int, d_model: int = 128, num_layers: int = 2, num_heads: int = 4,
+                 ff_mult: int = 2, dropout: float = 0.0, causal: bool = False, max_frames: int = 64):
+        super().__init__()
+        self.channels, self.causal, self.max_frames = channels, causal, max_frames
+        self.in_proj = nn.Linear(channels, d_model)
+        layer = nn.TransformerEncoderLayer(d_model, num_heads, ff_mult * d_model, dropout, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.out_proj = nn.Linear(d_model, channels)
+        nn.init.zeros_(self.out_proj.weight)
+        nn.init.zeros_(self.out_proj.bias)
+        self.register_buffer("position", sinusoidal_encoding(max_frames, d_model), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C, H, W = x.shape
+        if C != self.channels or T > self.max_frames:
+            raise ValueError(f"temporal encoder expects (B, T<={self.max_frames}, {self.channels}, H, W), got {tuple(x.shape)}")
+        tokens = x.permute(0, 3, 4, 1, 2).reshape(B * H * W, T, C)  # (B*H*W, T, C)
+        h = self.in_proj(tokens) + self.position[:T]
+        mask = nn.Transformer.generate_square_subsequent_mask(T, device=x.device) if self.causal else None
+        h = self.encoder(h, mask=mask, is_causal=self.causal)
+        update = self.out_proj(h).reshape(B, H, W, T, C).permute(0, 3, 4, 1, 2)  # (B, T, C, H, W)
+        return x + update
