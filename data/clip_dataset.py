@@ -15,6 +15,7 @@ key                shape             meaning
 ``identities``     (N,)              int64 dataset-wide identity (ReID class), -1 if unknown
 ``actions``        (T, N)            int64 action id, -1 where unknown or absent
 ``soft_actions``   (T, N, A)         float32 distribution (all zero where unknown)
+``visibility``     (T, N)            float visible fraction of each box (1 where the source has none)
 ``annotated``      (T,)              bool, frame t carries labels (AVA labels keyframes only)
 ``frame_indices``  (T,)              int64 0-based frame indices in the sequence
 =================  ================  ===========================================================
@@ -87,12 +88,13 @@ class ClipDataset(Dataset):
 
     def __init__(self, sequences: list[Sequence], clip_len: int = 8, stride: int = 1, clip_step: int | None = None,
                  transform: ClipTransform | None = None, num_actions: int | None = None,
-                 identity_index: dict[tuple[str, int], int] | None = None):
+                 identity_index: dict[tuple[str, int], int] | None = None, seed: int = 0):
         if clip_len < 1 or stride < 1:
             raise ValueError(f"clip_len and stride must be >= 1, got {clip_len}, {stride}")
         if not sequences:
             raise ValueError("ClipDataset needs at least one sequence")
         self.sequences = sequences
+        self.seed, self.epoch = seed, 0
         self.clip_len, self.stride = clip_len, stride
         self.clip_step = clip_step or clip_len * stride
         self.transform = transform or ClipTransform(ClipTransformConfig(size=(sequences[0].height, sequences[0].width), train=False))
@@ -110,6 +112,10 @@ class ClipDataset(Dataset):
                     keys.update((seq.name, int(t)) for t in np.unique(rows.track_id))
             identity_index = {k: i for i, k in enumerate(sorted(keys))}
         self.identity_index = identity_index
+
+    def set_epoch(self, epoch: int) -> None:
+        """Augmentations differ between epochs and repeat exactly for the same epoch."""
+        self.epoch = epoch
 
     @property
     def num_identities(self) -> int:
@@ -130,17 +136,23 @@ class ClipDataset(Dataset):
         flat_boxes, flat_pos = [], []  # all boxes of the clip in one list, transformed together
         actions = torch.full((T, N), -1, dtype=torch.int64)
         soft = torch.zeros((T, N, A), dtype=torch.float32)
+        visibility = torch.zeros((T, N), dtype=torch.float32)
         for t, a in enumerate(anns):
             for k, tid in enumerate(a.track_ids):
                 n = slot[int(tid)]
                 flat_boxes.append(a.boxes[k])
                 flat_pos.append((t, n))
                 actions[t, n] = int(a.actions[k])
+                visibility[t, n] = 1.0 if a.visibility is None else float(a.visibility[k])
                 if a.soft_actions is not None and A:
                     soft[t, n, : a.soft_actions.shape[1]] = torch.from_numpy(a.soft_actions[k, :A].astype(np.float32))
         video = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()  # (T, H, W, 3) -> (T, 3, H, W)
         box_tensor = torch.tensor(np.array(flat_boxes, dtype=np.float32).reshape(-1, 4))
-        video, box_tensor = self.transform(video, box_tensor)
+        # Augmentation draws from a generator seeded by (seed, epoch, index): the same sample gets
+        # the same augmentation in any worker and after a resume.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(hash((self.seed, self.epoch, i)) & 0x7FFFFFFF)
+            video, box_tensor = self.transform(video, box_tensor)
         boxes = torch.zeros((T, N, 4), dtype=torch.float32)
         mask = torch.zeros((T, N), dtype=torch.bool)
         for (t, n), box in zip(flat_pos, box_tensor):
@@ -148,13 +160,14 @@ class ClipDataset(Dataset):
                 boxes[t, n], mask[t, n] = box, True
         actions[~mask] = -1
         soft[~mask] = 0.0
+        visibility[~mask] = 0.0
         labels = torch.where(mask, 0, -1)
         identities = torch.tensor([self.identity_index.get((seq.name, t), -1) for t in tracks], dtype=torch.int64)
         return {
             "frames": video.float().div_(255.0),
             "boxes": boxes, "mask": mask, "labels": labels,
             "track_ids": torch.tensor(tracks, dtype=torch.int64), "identities": identities,
-            "actions": actions, "soft_actions": soft,
+            "actions": actions, "soft_actions": soft, "visibility": visibility,
             "annotated": torch.tensor([a.annotated for a in anns]),
             "frame_indices": torch.tensor(frame_ids, dtype=torch.int64),
             "sequence": seq.name,
@@ -178,13 +191,14 @@ def collate_clips(samples: list[dict]) -> dict:
         "identities": torch.full((B, N), -1, dtype=torch.int64),
         "actions": torch.full((B, T, N), -1, dtype=torch.int64),
         "soft_actions": torch.zeros((B, T, N, A)),
+        "visibility": torch.zeros((B, T, N)),
         "annotated": torch.stack([s["annotated"] for s in samples]),
         "frame_indices": torch.stack([s["frame_indices"] for s in samples]),
         "sequence": [s["sequence"] for s in samples],
     }
     for b, s in enumerate(samples):
         n = s["mask"].shape[1]
-        for key in ("boxes", "mask", "labels", "actions", "soft_actions"):
+        for key in ("boxes", "mask", "labels", "actions", "soft_actions", "visibility"):
             out[key][b, :, :n] = s[key]
         out["track_ids"][b, :n] = s["track_ids"]
         out["identities"][b, :n] = s["identities"]

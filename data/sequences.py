@@ -33,6 +33,7 @@ class FrameAnnotations:
     actions: np.ndarray  # (N,) int, -1 = no action label
     soft_actions: np.ndarray | None = None  # (N, A) float rows summing to 1, or all-zero rows when unknown
     annotated: bool = True  # False for frames the source does not label (AVA between keyframes)
+    visibility: np.ndarray | None = None  # (N,) visible fraction in [0, 1]; None = fully visible
 
     @classmethod
     def empty(cls, annotated: bool = True) -> "FrameAnnotations":
@@ -157,7 +158,7 @@ class MotSequence(Sequence):
             return FrameAnnotations.empty(annotated=False)
         rows = self._train_rows.select(self._rows_by_frame.get(index + 1, np.zeros(0, np.int64)))
         actions = np.array([self.actions.get((index + 1, int(t)), -1) for t in rows.track_id], dtype=np.int64)
-        return FrameAnnotations(rows.boxes.copy(), rows.track_id.copy(), actions)
+        return FrameAnnotations(rows.boxes.copy(), rows.track_id.copy(), actions, visibility=rows.visibility.copy())
 
 
 class AvaSequence(Sequence):

@@ -76,15 +76,16 @@ class MotActionNet(nn.Module):
 
 
 def model_config(variant: str, num_actions: int, num_classes: int = 1):
-    """The hydra config of a variant (``config/model/<variant>.yaml``) with the task sizes filled in."""
+    """The hydra config of a variant (``config/model/<variant>.yaml``, placed under ``model`` as
+    in the composed training config) with the task sizes filled in."""
     from omegaconf import OmegaConf
     if variant not in VARIANTS:
         raise ValueError(f"unknown model variant {variant!r}; choose one of {VARIANTS}")
-    cfg = OmegaConf.load(CONFIG_DIR / f"{variant}.yaml")
-    cfg.num_actions, cfg.num_classes = num_actions, num_classes
+    cfg = OmegaConf.create({"model": OmegaConf.load(CONFIG_DIR / f"{variant}.yaml")})
+    cfg.model.num_actions, cfg.model.num_classes = num_actions, num_classes
     return cfg
 
 
 def build_model(variant: str = "tiny", num_actions: int = 6, num_classes: int = 1) -> MotActionNet:
     from hydra.utils import instantiate
-    return instantiate(model_config(variant, num_actions, num_classes).net)
+    return instantiate(model_config(variant, num_actions, num_classes).model.net)

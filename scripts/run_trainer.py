@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Train the network.
+
+Hydra-style overrides, e.g.::
+
+    python scripts/run_trainer.py experiment=synthetic_quick model=lite trainer.epochs=5
+
+The seed project's flags work too and map onto the config: ``--model`` (model=), ``--batch-size``
+(data.batch_size=), ``--num-epochs`` (trainer.epochs=), ``--lr`` (optimizer.lr=), ``--device``,
+``--resume``, ``--exp-name``, ``--num-classes`` (model.num_classes=), ``--num-actions`` (checked
+against the dataset's label map) and ``--config FILE`` (a YAML merged on top).
+Multi-GPU / multi-node: ``torchrun --nproc_per_node=N scripts/run_trainer.py ...``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from data.errors import InputError  # noqa: E402
+
+FLAG_TO_KEY = {"model": "model", "batch_size": "data.batch_size", "num_epochs": "trainer.epochs", "lr": "optimizer.lr",
+               "device": "device", "resume": "resume", "exp_name": "exp_name", "num_classes": "model.num_classes",
+               "num_actions": "model.num_actions"}
+
+
+def parse(argv: list[str]) -> tuple[list[str], str | None]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=["tiny", "lite", "full"])
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--num-epochs", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--device")
+    p.add_argument("--resume")
+    p.add_argument("--exp-name")
+    p.add_argument("--num-classes", type=int)
+    p.add_argument("--num-actions", type=int)
+    p.add_argument("--config", help="a YAML file merged on top of the composed config")
+    p.add_argument("overrides", nargs="*", help="hydra overrides: key=value, group=option")
+    args = p.parse_args(argv)
+    overrides = list(args.overrides)
+    for flag, key in FLAG_TO_KEY.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    if args.num_actions is not None:
+        overrides.append("+model.strict_num_actions=true")
+    return overrides, args.config
+
+
+def main(argv=None) -> int:
+    overrides, extra = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        from train.run import compose_config, train
+        from train.trainer import TrainingDiverged
+        cfg = compose_config(overrides, extra)
+        try:
+            train(cfg)
+        except TrainingDiverged as exc:
+            print(f"error: training stopped: {exc}", file=sys.stderr)
+            return 3
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the last checkpoint in the run folder is intact (written atomically)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

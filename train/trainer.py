@@ -1,0 +1,223 @@
+"""The training loop. It is short on purpose: checkpointing, logging, validation and the progress
+bar are hooks (``after_step`` / ``after_epoch``) that read the trainer's state."""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Sampler
+
+from train.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from train.optim import ModelEMA
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised after ``max_bad_steps`` consecutive non-finite losses or gradients."""
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 10
+    max_steps: int | None = None  # stop (and save) after this many optimizer steps in total
+    grad_clip: float = 10.0
+    amp: str = "auto"  # auto: bf16 (or fp16 + GradScaler) on CUDA, off on CPU; "off" disables
+    ema_decay: float | None = 0.998  # None disables the weight EMA
+    max_bad_steps: int = 5
+    log_every: int = 10
+    image_every: int = 200
+    checkpoint_every: int = 0  # also save last.pt every N steps (0: at epoch ends and at the stop)
+    best_metric: str = "mean"  # det_ap50 | reid_rank1 | action_acc | mean (of the three)
+    seed: int = 0
+
+
+class ResumableSampler(Sampler):
+    """Shuffled indices that depend only on (seed, epoch), split across ``world`` ranks, and able
+    to start part-way through an epoch, so a resumed run sees exactly the batches it would have."""
+
+    def __init__(self, length: int, batch_size: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world: int = 1):
+        self.length, self.batch_size, self.seed, self.shuffle = length, batch_size, seed, shuffle
+        self.rank, self.world = rank, world
+        self.epoch, self.start_batch = 0, 0
+        self.per_rank = math.ceil(length / world)
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def __iter__(self):
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(self.length, generator=g).tolist()
+        else:
+            order = list(range(self.length))
+        order += order[: self.per_rank * self.world - len(order)]  # pad so every rank has as many
+        mine = order[self.rank::self.world]
+        return iter(mine[self.start_batch * self.batch_size:])
+
+    def __len__(self) -> int:
+        return max(self.per_rank - self.start_batch * self.batch_size, 0)
+
+    def batches_per_epoch(self) -> int:
+        return self.per_rank // self.batch_size
+
+
+def _to_device(batch: dict, device) -> dict:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+class Trainer:
+    """Owns the model, loss, optimizer, schedule and position; ``fit()`` runs the loop."""
+
+    def __init__(self, *, model: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer, scheduler,
+                 train_loader: DataLoader, sampler: ResumableSampler, config: TrainerConfig, device: torch.device,
+                 run_dir: Path | None = None, hooks: list | None = None, checkpoint_meta: dict | None = None):
+        self.model, self.criterion, self.optimizer, self.scheduler = model, criterion, optimizer, scheduler
+        self.train_loader, self.sampler, self.cfg, self.device = train_loader, sampler, config, torch.device(device)
+        self.run_dir, self.hooks, self.checkpoint_meta = run_dir, hooks or [], checkpoint_meta or {}
+        self.distributed = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        self.net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if self.distributed else model
+        cuda = self.device.type == "cuda"
+        self.amp_dtype = None
+        if cuda and config.amp != "off":
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # The scaler is used exactly when fp16 autocast is on (bf16 needs no loss scaling).
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.ema = ModelEMA(model, config.ema_decay) if config.ema_decay else None
+        self.epoch = self.step_in_epoch = self.global_step = self.bad_steps = 0
+        self.best_value = -math.inf
+        self.last_terms: dict[str, float] = {}
+        self.last_batch = self.last_outputs = None
+        self.metrics: dict[str, float] = {}
+        self.stop = False
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self) -> dict[str, float]:
+        self._call("before_train")
+        while self.epoch < self.cfg.epochs and not self.stop:
+            self.sampler.set_epoch(self.epoch, self.step_in_epoch)
+            getattr(self.train_loader.dataset, "set_epoch", lambda e: None)(self.epoch)
+            for batch in self.train_loader:
+                self.train_step(_to_device(batch, self.device))
+                self._call("after_step")
+                if self.cfg.max_steps is not None and self.global_step >= self.cfg.max_steps:
+                    self.stop = True
+                    break
+            if not self.stop:
+                self.epoch, self.step_in_epoch = self.epoch + 1, 0
+                self._call("after_epoch")
+        self._call("after_train")
+        return self.metrics
+
+    def train_step(self, batch: dict) -> None:
+        self.net.train()
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            outputs = self.net(batch["frames"], batch["boxes"], batch["mask"])
+            terms = self.criterion(outputs, batch)
+        loss = terms["total"]
+        self.optimizer.zero_grad(set_to_none=True)
+        if torch.isfinite(loss):
+            self.scaler.scale(loss).backward()
+            if self.distributed:  # the loss's own parameters are outside DDP: average their grads
+                for p in self.criterion.parameters():
+                    if p.grad is not None:
+                        dist.all_reduce(p.grad)
+                        p.grad /= self.world
+            self.scaler.unscale_(self.optimizer)
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        else:
+            grad_norm = torch.tensor(float("nan"))
+        if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+            self.bad_steps += 1
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler.is_enabled():
+                self.scaler.update()  # lets fp16 loss scaling back off
+            if self.bad_steps >= self.cfg.max_bad_steps:
+                raise TrainingDiverged(f"loss or gradients were not finite for {self.bad_steps} steps in a row "
+                                       f"(last loss {float(loss):.4g} at step {self.global_step}); lower the learning "
+                                       "rate or check the data")
+        else:
+            self.bad_steps = 0
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if self.ema is not None:
+                self.ema.update(self.model)
+        self.scheduler.step()
+        self.global_step += 1
+        self.step_in_epoch += 1
+        self.last_terms = {k: float(v.detach()) for k, v in terms.items()} | {"grad_norm": float(grad_norm)}
+        self.last_batch, self.last_outputs = batch, outputs
+
+    def _call(self, event: str) -> None:
+        for hook in self.hooks:
+            getattr(hook, event, lambda trainer: None)(self)
+
+    @property
+    def eval_model(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    # -- state --------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(), "criterion": self.criterion.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
+            "position": {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step},
+            "best_value": self.best_value, "metrics": dict(self.metrics),
+            "rng": {"torch": torch.get_rng_state(), "numpy": _numpy_state(), "python": random.getstate(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+            **self.checkpoint_meta,
+        }
+
+    def save(self, name: str) -> Path | None:
+        if self.rank != 0 or self.run_dir is None:
+            return None
+        path = self.run_dir / name
+        save_checkpoint(path, self.state_dict())
+        return path
+
+    def resume(self, path: str | Path) -> None:
+        state = load_checkpoint(path)
+        for key in ("variant", "num_actions"):
+            if key in self.checkpoint_meta and state.get(key) != self.checkpoint_meta[key]:
+                from data.errors import InputError
+                raise InputError(f"{path}: checkpoint has {key}={state.get(key)!r}, this run has {self.checkpoint_meta[key]!r}")
+        load_model_state(self.model, state["model"], str(path))
+        self.criterion.load_state_dict(state["criterion"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
+        pos = state["position"]
+        self.epoch, self.step_in_epoch, self.global_step = pos["epoch"], pos["step_in_epoch"], pos["global_step"]
+        self.best_value, self.metrics = state["best_value"], state["metrics"]
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(_numpy_state_from(rng["numpy"]))
+        random.setstate(_python_state_from(rng["python"]))
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _numpy_state() -> dict:
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+            "gauss": float(gauss)}
+
+
+def _numpy_state_from(state: dict):
+    return (state["name"], state["keys"].numpy().astype(np.uint32), state["pos"], state["has_gauss"], state["gauss"])
+
+
+def _python_state_from(state):
+    version, internal, gauss = state
+    return version, tuple(internal), gauss
