@@ -76,12 +76,16 @@ class MotActionNet(nn.Module):
 
 
 def model_config(variant: str, num_actions: int, num_classes: int = 1):
-    """The hydra config of a variant (``config/model/<variant>.yaml``, placed under ``model`` as
-    in the composed training config) with the task sizes filled in."""
+    """The hydra config of a variant (``config/model/<variant>.yaml``, which may extend another
+    through its defaults list), placed under ``model`` as in the composed training config, with
+    the task sizes filled in."""
+    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
     if variant not in VARIANTS:
         raise ValueError(f"unknown model variant {variant!r}; choose one of {VARIANTS}")
-    cfg = OmegaConf.create({"model": OmegaConf.load(CONFIG_DIR / f"{variant}.yaml")})
+    with initialize_config_dir(config_dir=str(CONFIG_DIR.parent), version_base="1.3"):
+        model = compose("train", overrides=[f"model={variant}"]).model
+    cfg = OmegaConf.create({"model": OmegaConf.to_container(model)})
     cfg.model.num_actions, cfg.model.num_classes = num_actions, num_classes
     return cfg
 

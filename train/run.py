@@ -112,7 +112,9 @@ def build_criterion(loss_cfg: DictConfig, num_identities: int, embedding_dim: in
         adaptive=loss_cfg.adaptive, init_log_vars=tuple(loss_cfg.init_log_vars))
 
 
-def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
+def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> Trainer:
+    """Datasets, model, loss, optimizer, schedule, hooks and (when ``cfg.resume``) the restored
+    state, ready for ``fit()``."""
     device = _device(cfg.device)
     rank, world = _init_distributed(device)
     seed_everything(cfg.seed + rank)
@@ -127,9 +129,14 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
     bs = cfg.data.batch_size
     sampler = ResumableSampler(len(train_set), bs, seed=cfg.seed, rank=rank, world=world)
     workers = cfg.data.num_workers
+    # Loaders get generators of their own: by default each new iterator draws its seed from the
+    # global RNG, so validating (or not) would change the dropout masks that follow and a resumed
+    # run would drift from an uninterrupted one.
     train_loader = DataLoader(train_set, batch_size=bs, sampler=sampler, collate_fn=collate_clips, drop_last=True,
-                              num_workers=workers, persistent_workers=False, pin_memory=device.type == "cuda")
-    val_loader = DataLoader(val_set, batch_size=bs, shuffle=False, collate_fn=collate_clips, num_workers=workers)
+                              num_workers=workers, pin_memory=device.type == "cuda",
+                              generator=torch.Generator().manual_seed(cfg.seed))
+    val_loader = DataLoader(val_set, batch_size=bs, shuffle=False, collate_fn=collate_clips, num_workers=workers,
+                            generator=torch.Generator().manual_seed(cfg.seed))
 
     tcfg = TrainerConfig(**OmegaConf.to_container(cfg.trainer), seed=cfg.seed)
     total_steps = tcfg.epochs * sampler.batches_per_epoch()
@@ -146,7 +153,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         runs_root = Path(cfg.runs_root) if Path(cfg.runs_root).is_absolute() else ROOT / cfg.runs_root
         run_dir = runs_root / f"{cfg.exp_name}-{stamp}"
-    hooks = [ProgressHook(total_steps), ValidationHook(val_loader, fps=val_set.sequences[0].fps), CheckpointHook()]
+    hooks = [ValidationHook(val_loader, fps=val_set.sequences[0].fps), ProgressHook(total_steps), CheckpointHook()]
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
@@ -163,9 +170,14 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
         trainer.resume(cfg.resume)
         if rank == 0:
             print(f"resumed from {cfg.resume} at epoch {trainer.epoch}, step {trainer.global_step}", flush=True)
+    return trainer
+
+
+def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
+    """Train as configured; returns the final validation metrics."""
+    trainer = build_trainer(cfg, run_dir)
     metrics = trainer.fit()
-    if rank == 0:
-        print(f"run folder: {run_dir}")
+    if trainer.rank == 0:
+        print(f"run folder: {trainer.run_dir}")
         print("validation: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
-    trainer.run_dir_final = run_dir
     return metrics

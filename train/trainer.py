@@ -84,6 +84,9 @@ class Trainer:
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
         self.net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if self.distributed else model
+        if self.distributed:  # DDP broadcast the network from rank 0; the loss's parameters need the same
+            for p in criterion.parameters():
+                dist.broadcast(p.data, src=0)
         cuda = self.device.type == "cuda"
         self.amp_dtype = None
         if cuda and config.amp != "off":
@@ -142,7 +145,7 @@ class Trainer:
                 self.scaler.update()  # lets fp16 loss scaling back off
             if self.bad_steps >= self.cfg.max_bad_steps:
                 raise TrainingDiverged(f"loss or gradients were not finite for {self.bad_steps} steps in a row "
-                                       f"(last loss {float(loss):.4g} at step {self.global_step}); lower the learning "
+                                       f"(last loss {float(loss.detach()):.4g} at step {self.global_step}); lower the learning "
                                        "rate or check the data")
         else:
             self.bad_steps = 0

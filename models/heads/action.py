@@ -7,6 +7,7 @@ from torch import nn
 from torchvision.ops import roi_align
 
 MOTION_FEATURES = 6  # per frame: present flag, dx/h, dy/h, dlog w, dlog h, log(w/h)
+MOTION_SCALE = torch.tensor([1.0, 10.0, 10.0, 10.0, 10.0, 1.0])  # brings per-frame changes (~0.05) to ~1
 
 
 def box_motion_features(boxes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -38,7 +39,11 @@ class ActionHead(nn.Module):
         super().__init__()
         self.num_actions, self.stride, self.pool, self.bidirectional = num_actions, stride, pool, bidirectional
         self.reduce = nn.Conv2d(in_channels, in_channels // 2, 1)
-        self.embed = nn.Sequential(nn.Linear(in_channels // 2 * pool[0] * pool[1] + MOTION_FEATURES, hidden), nn.SiLU(inplace=True))
+        self.embed = nn.Sequential(nn.Linear(in_channels // 2 * pool[0] * pool[1], hidden), nn.SiLU(inplace=True))
+        # Box motion gets its own embedding: concatenated raw to a thousand RoI values, six small
+        # numbers would be drowned out, yet they carry most of the speed and bounce cues.
+        self.motion_embed = nn.Sequential(nn.Linear(MOTION_FEATURES, hidden // 2), nn.SiLU(inplace=True),
+                                          nn.Linear(hidden // 2, hidden))
         self.lstm = nn.LSTM(hidden, hidden, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
                             dropout=dropout if num_layers > 1 else 0.0)
         out = hidden * (2 if bidirectional else 1)
@@ -58,8 +63,9 @@ class ActionHead(nn.Module):
         rois = torch.cat([image_index[..., None], boxes], dim=-1).reshape(-1, 5)  # (B*T*N, 5)
         pooled = roi_align(self.reduce(p3), rois, self.pool, spatial_scale=1.0 / self.stride, sampling_ratio=2, aligned=True)
         pooled = pooled.flatten(1).reshape(B, T, N, -1) * mask[..., None]  # (B, T, N, C*ph*pw)
-        x = torch.cat([pooled, box_motion_features(boxes, mask)], dim=-1)
-        x = self.embed(x).permute(0, 2, 1, 3).reshape(B * N, T, -1)  # (B*N, T, hidden)
+        motion = box_motion_features(boxes, mask) * MOTION_SCALE.to(boxes.device)
+        x = self.embed(pooled) + self.motion_embed(motion)  # (B, T, N, hidden)
+        x = x.permute(0, 2, 1, 3).reshape(B * N, T, -1)  # (B*N, T, hidden)
         h, _ = self.lstm(x)  # (B*N, T, out)
         # Temporal attention: each frame gathers context from the frames where the person is present
         # (only earlier ones when streaming).
