@@ -114,3 +114,73 @@ def write_image(path: str | os.PathLike, image: np.ndarray, jpeg_quality: int = 
     params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
     if not cv2.imwrite(str(path), image, params):
         raise InputError(f"{path}: cannot write image")
+
+
+class FrameStream:
+    """Frames of a video file, an image folder or a camera, one at a time, as ``(index, timestamp
+    seconds, BGR frame)``. Undecodable frames are skipped with a warning and counted in ``skipped``;
+    the end of the stream simply ends the iteration.
+
+    ``fps`` overrides the source's frame rate (image folders have none: default 10).
+    """
+
+    def __init__(self, source: str | int | os.PathLike, fps: float | None = None, max_consecutive_failures: int = 25):
+        self.source, self.skipped, self.max_failures = source, 0, max_consecutive_failures
+        self._images: list[Path] | None = None
+        self._cap = None
+        spec = str(source)
+        if isinstance(source, int) or spec.isdigit():
+            self._cap = cv2.VideoCapture(int(spec))
+            if not self._cap.isOpened():
+                raise InputError(f"camera {spec}: cannot be opened")
+            self.fps = fps or float(self._cap.get(cv2.CAP_PROP_FPS)) or 30.0
+            self.frame_count = 0
+            self.name = f"camera{spec}"
+        elif Path(spec).is_dir():
+            self._images = list_images(spec)
+            if not self._images:
+                raise InputError(f"{spec}: folder holds no images")
+            self.fps, self.frame_count, self.name = fps or 10.0, len(self._images), Path(spec).name
+        else:
+            reader = VideoReader(spec)  # raises the clear errors for missing or corrupt files
+            self._cap, self._pending = reader._cap, reader._pending
+            self.fps = fps or reader.fps or 10.0
+            self.frame_count, self.name = reader.frame_count, Path(spec).stem
+        first = self._images[0] if self._images else None
+        if first is not None:
+            h, w = read_image(first).shape[:2]
+        else:
+            w, h = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.width, self.height = w, h
+
+    def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        if self._images is not None:
+            for index, path in enumerate(self._images):
+                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                if image is None:
+                    self.skipped += 1
+                    warnings.warn(f"{path}: undecodable image skipped")
+                    continue
+                yield index, index / self.fps, image
+            return
+        index, failures = 0, 0
+        pending = getattr(self, "_pending", None)
+        while True:
+            if pending is not None:
+                ok, frame, pending = True, pending, None
+            else:
+                ok, frame = self._cap.read()
+            if ok and frame is not None:
+                failures = 0
+                yield index, index / self.fps, frame
+                index += 1
+                continue
+            if self.frame_count and index < self.frame_count - 1 and failures < self.max_failures:
+                # A damaged frame mid-stream: skip it and keep going.
+                failures += 1
+                self.skipped += 1
+                warnings.warn(f"{self.source}: frame {index} could not be decoded and was skipped")
+                index += 1
+                continue
+            break
+        self._cap.release()

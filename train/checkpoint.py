@@ -50,3 +50,22 @@ def load_model_state(model: torch.nn.Module, state_dict: dict, source: str) -> N
             parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
         raise InputError(f"{source}: checkpoint does not fit this model: " + "; ".join(parts))
     model.load_state_dict(state_dict)
+
+
+def load_model_from_checkpoint(path: str | os.PathLike, device="cpu", use_ema: bool = True):
+    """Rebuild the network a checkpoint was trained with and load its (EMA, when saved) weights.
+
+    Returns ``(model, state)``; ``state`` carries ``action_names``, ``input_size``, ``clip_len``
+    and ``stride`` for inference.
+    """
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    state = load_checkpoint(path)
+    missing = [k for k in ("model_config", "model", "input_size") if k not in state]
+    if missing:
+        raise InputError(f"{path}: checkpoint lacks {', '.join(missing)} (not written by run_trainer.py?)")
+    model = instantiate(OmegaConf.create({"model": state["model_config"]}).model.net)
+    weights = state["ema"]["module"] if use_ema and state.get("ema") else state["model"]
+    load_model_state(model, weights, str(path))
+    return model.to(device).eval(), state

@@ -11,6 +11,7 @@ import torch
 from evaluation.validation import validate
 from evaluation.visualize import draw_tracks
 from losses.combined_loss import TASKS
+from train.progress import format_seconds
 
 
 class ValidationHook:
@@ -130,7 +131,7 @@ class ProgressHook:
         eta = (self.total - step) / rate if rate > 0 else float("inf")
         weights = trainer.criterion.task_weights()
         line = (f"epoch {trainer.epoch + 1} step {step}/{self.total} loss {trainer.last_terms.get('total', float('nan')):.3f} "
-                f"w[{' '.join(f'{weights[t]:.2f}' for t in TASKS)}] {rate:.2f} it/s ETA {_fmt_time(eta)}")
+                f"w[{' '.join(f'{weights[t]:.2f}' for t in TASKS)}] {rate:.2f} it/s ETA {format_seconds(eta)}")
         if self.tty:
             filled = int(30 * step / self.total)
             self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {line}")
@@ -149,9 +150,3 @@ class ProgressHook:
         if self.tty and trainer.rank == 0:
             self.stream.write("\n")
 
-
-def _fmt_time(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "--:--"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60:02d}:{seconds % 60:02d}"

@@ -74,9 +74,10 @@ def ensure_synthetic(data_cfg: DictConfig, rank: int) -> Path:
     root = root if root.is_absolute() else ROOT / root
     if not (root / "meta.json").is_file():
         if rank == 0:
-            from data.synthetic import format_summary, generate_dataset
+            from data.synthetic import SyntheticConfig, format_summary, generate_dataset
             print(f"generating the synthetic benchmark in {root} (seed {data_cfg.seed}) ...", flush=True)
-            print(format_summary(generate_dataset(root, seed=data_cfg.seed)), flush=True)
+            knobs = OmegaConf.to_container(data_cfg.get("generator") or {})
+            print(format_summary(generate_dataset(root, seed=data_cfg.seed, config=SyntheticConfig(**knobs))), flush=True)
         if dist.is_initialized():
             dist.barrier()
     return root
@@ -106,7 +107,8 @@ def _git_commit() -> str:
 
 def build_criterion(loss_cfg: DictConfig, num_identities: int, embedding_dim: int) -> MultiTaskLoss:
     return MultiTaskLoss(
-        detection=DetectionLoss(size_ranges=[tuple(r) for r in loss_cfg.size_ranges], center_radius=loss_cfg.center_radius),
+        detection=DetectionLoss(size_ranges=[tuple(r) for r in loss_cfg.size_ranges], center_radius=loss_cfg.center_radius,
+                                box_weight=loss_cfg.box_weight, quality=loss_cfg.quality),
         reid=ReIDLoss(num_identities, dim=embedding_dim, scale=loss_cfg.reid_scale, margin=loss_cfg.reid_margin),
         action=ActionLoss(temperature=loss_cfg.action_temperature),
         adaptive=loss_cfg.adaptive, init_log_vars=tuple(loss_cfg.init_log_vars))

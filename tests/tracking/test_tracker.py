@@ -1,0 +1,173 @@
+"""Kalman filter against hand computation, Hungarian assignment, and tracker scenarios."""
+import numpy as np
+import pytest
+
+from tracking.kalman_filter import BoxKalmanFilter, xyxy_to_z, z_to_xyxy
+from tracking.matching import cosine_distance, iou_matrix, linear_assignment
+from tracking.tracker import Tracker, TrackState
+
+
+def test_kalman_predict_and_update_match_hand_computation():
+    kf = BoxKalmanFilter(np.array([90.0, 50.0, 110.0, 150.0]), std_position=0.05, std_velocity=0.2, std_measurement=0.05)
+    x0 = np.array([100.0, 100.0, 20.0, 100.0, 30.0, -10.0, 0.0, 0.0])
+    kf.kf.x = x0.reshape(8, 1).copy()
+    P0 = kf.kf.P.copy()
+    dt = 0.25  # a non-unit time step
+    kf.predict(dt)
+    F = np.eye(8)
+    F[:4, 4:] = np.eye(4) * dt
+    h = 100.0
+    Q = np.diag([(0.05 * h) ** 2 * dt] * 4 + [(0.2 * h) ** 2 * dt] * 4)
+    np.testing.assert_allclose(kf.kf.x[:, 0], F @ x0)
+    np.testing.assert_allclose(kf.kf.x[:2, 0], [107.5, 97.5])  # moved v * dt
+    P1 = F @ P0 @ F.T + Q
+    np.testing.assert_allclose(kf.kf.P, P1)
+    z = np.array([110.0, 96.0, 22.0, 104.0])
+    kf.update(z_to_xyxy(z))
+    Hm = np.hstack([np.eye(4), np.zeros((4, 4))])
+    R = np.diag([(0.05 * 104.0) ** 2] * 4)
+    S = Hm @ P1 @ Hm.T + R
+    K = P1 @ Hm.T @ np.linalg.inv(S)
+    x2 = F @ x0 + K @ (z - Hm @ F @ x0)
+    np.testing.assert_allclose(kf.kf.x[:, 0], x2, rtol=1e-9)
+    np.testing.assert_allclose(xyxy_to_z(z_to_xyxy(z)), z)
+
+
+def test_two_half_steps_equal_one_step_in_mean():
+    a = BoxKalmanFilter(np.array([0.0, 0.0, 10.0, 40.0]))
+    b = BoxKalmanFilter(np.array([0.0, 0.0, 10.0, 40.0]))
+    for kf in (a, b):
+        kf.kf.x[4:6, 0] = [20.0, 4.0]
+    a.predict(0.2)
+    b.predict(0.1)
+    b.predict(0.1)
+    np.testing.assert_allclose(a.kf.x, b.kf.x)
+    with pytest.raises(ValueError):
+        a.predict(-1)
+
+
+def test_hungarian_finds_the_known_optimum():
+    cost = np.array([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]])
+    matches, rows, cols = linear_assignment(cost, max_cost=10)
+    assert sorted(map(tuple, matches.tolist())) == [(0, 1), (1, 0), (2, 2)]  # total 5, the optimum
+    matches, rows, cols = linear_assignment(cost, max_cost=1.5)
+    assert sorted(map(tuple, matches.tolist())) == [(0, 1)] and rows.tolist() == [1, 2] and cols.tolist() == [0, 2]
+    empty = linear_assignment(np.zeros((0, 3)), 1.0)
+    assert empty[0].shape == (0, 2) and empty[2].tolist() == [0, 1, 2]
+
+
+def test_iou_and_cosine():
+    iou = iou_matrix(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]]))
+    np.testing.assert_allclose(iou, [[1.0, 1 / 3, 0.0]], atol=1e-6)
+    np.testing.assert_allclose(cosine_distance(np.array([[1.0, 0]]), np.array([[2.0, 0], [0, 1.0], [-1.0, 0]])), [[0, 1, 2]], atol=1e-6)
+
+
+def _walker(x0, y0, vx, t, w=20, h=60):
+    x = x0 + vx * t
+    return np.array([x, y0, x + w, y0 + h])
+
+
+def _emb(k, dim=8):
+    e = np.zeros(dim)
+    e[k] = 1.0
+    return e
+
+
+def test_identity_kept_through_a_short_occlusion():
+    tracker = Tracker(fps=10)
+    ids = {}
+    for f in range(30):
+        t = f / 10
+        boxes = [_walker(10, 50, 40, t)]
+        if 10 <= f < 14:  # hidden for 4 frames
+            boxes = []
+        out = tracker.update(np.array(boxes).reshape(-1, 4), np.full(len(boxes), 0.9),
+                             np.array([_emb(0)] * len(boxes)).reshape(-1, 8), timestamp=t)
+        for trk in out:
+            ids.setdefault(trk.track_id, []).append(f)
+    assert list(ids) == [1] and ids[1][-1] == 29
+
+
+def test_refound_by_appearance_after_a_long_occlusion():
+    """Hidden for 1.5 s (longer than the motion horizon) and reappearing off the predicted path:
+    appearance brings the old id back; a stranger gets a new one."""
+    tracker = Tracker(fps=10, lost_buffer_s=3.0)
+    seen = []
+    for f in range(60):
+        t = f / 10
+        dets, embs = [], []
+        if f < 15:
+            dets.append(_walker(20, 50, 30, t)); embs.append(_emb(0))
+        elif f >= 30:
+            dets.append(_walker(150, 60, -20, t - 3)); embs.append(_emb(0))  # same person, elsewhere
+            dets.append(_walker(300, 50, 0, 0)); embs.append(_emb(1))  # someone new
+        out = tracker.update(np.array(dets).reshape(-1, 4), np.full(len(dets), 0.9), np.array(embs).reshape(-1, 8), t)
+        seen.append({trk.track_id: int(np.argmax(trk.embedding)) for trk in out})
+    assert seen[10] == {1: 0}
+    assert seen[50] == {1: 0, 3: 1} or seen[50] == {1: 0, 2: 1}
+    assert all(1 in s for s in seen[32:])
+
+
+def test_crossing_of_look_alikes_resolved_by_motion():
+    tracker = Tracker(fps=10, appearance_weight=0.5)
+    same = _emb(0)
+    history = {}
+    for f in range(40):
+        t = f / 10
+        a, b = _walker(0, 50, 60, t), _walker(234, 54, -60, t)  # cross around f = 19
+        out = tracker.update(np.stack([a, b]), np.array([0.9, 0.9]), np.stack([same, same]), t)
+        for trk in out:
+            history.setdefault(trk.track_id, []).append((f, trk.last_observation[0]))
+    assert sorted(history) == [1, 2]
+    xs1 = [x for f, x in history[1]]
+    xs2 = [x for f, x in history[2]]
+    assert xs1[-1] > xs1[0] and xs2[-1] < xs2[0], "ids swapped at the crossing"
+
+
+def test_low_score_detections_extend_but_do_not_start_tracks():
+    tracker = Tracker(fps=10)
+    for f in range(5):
+        tracker.update(np.array([_walker(0, 0, 10, f / 10)]), np.array([0.9]), timestamp=f / 10)
+    out = tracker.update(np.array([_walker(0, 0, 10, 0.5), [200, 0, 220, 60]]), np.array([0.3, 0.3]), timestamp=0.5)
+    assert [t.track_id for t in out] == [1] and len(tracker.tracks) == 1
+
+
+def test_dropped_frames_use_the_real_time_step():
+    tracker = Tracker(fps=10, appearance_weight=0.0)
+    for f in range(6):
+        tracker.update(np.array([_walker(0, 0, 50, f / 10)]), np.array([0.9]), timestamp=f / 10)
+    track = tracker.tracks[0]
+    tracker.update(np.zeros((0, 4)), np.zeros(0), timestamp=1.0)  # 0.5 s later, nobody seen
+    # Predicted 0.5 s ahead at 50 px/s: 25 px further than the last observation at t = 0.5.
+    assert track.box[0] == pytest.approx(50.0, abs=3.0)
+
+
+def test_reset_restarts_ids_and_state_is_per_instance():
+    a, b = Tracker(), Tracker()
+    a.update(np.array([[0, 0, 10, 30.0]]), np.array([0.9]))
+    a.update(np.array([[0, 0, 10, 30.0], [50, 0, 60, 30]]), np.array([0.9, 0.9]))
+    assert a._next_id == 3 and b._next_id == 1  # no id counter shared between trackers
+    a.reset()
+    out = a.update(np.array([[5, 5, 15, 35.0]]), np.array([0.9]))
+    assert [t.track_id for t in out] == [1] and a.frame_index == 0
+
+
+def test_action_timeline_per_second():
+    tracker = Tracker(fps=10, action_smoothing=0.0)
+    for f in range(20):
+        out = tracker.update(np.array([[0, 0, 10, 30.0]]), np.array([0.9]), timestamp=f / 10)
+        for trk in out:
+            trk.add_action(np.array([0.9, 0.1]) if f < 10 else np.array([0.2, 0.8]), f / 10, tracker.action_smoothing)
+    timeline = tracker.tracks[0].timeline()
+    assert timeline[0][0] == 0 and timeline[1][0] == 1 and timeline[1][1] == pytest.approx(0.8)
+
+
+def test_bad_inputs():
+    tracker = Tracker()
+    with pytest.raises(ValueError, match="boxes"):
+        tracker.update(np.zeros((2, 4)), np.zeros(3))
+    tracker.update(np.zeros((0, 4)), np.zeros(0), timestamp=1.0)
+    with pytest.raises(ValueError, match="go back"):
+        tracker.update(np.zeros((0, 4)), np.zeros(0), timestamp=0.5)
+    with pytest.raises(ValueError):
+        Tracker(low_score=0.7, high_score=0.5)

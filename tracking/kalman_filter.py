@@ -1,0 +1,100 @@
+"""Constant-velocity Kalman filter on boxes, with the real time step between frames.
+
+State vector (documented once, here): ``x = [cx, cy, w, h, vcx, vcy, vw, vh]`` — box centre,
+width and height in pixels and their velocities in pixels per **second**. Measurements are
+``z = [cx, cy, w, h]``. Because velocities are per second and ``predict(dt)`` takes the elapsed
+time, a dropped frame or a variable frame rate moves a track as far as it really moved.
+
+Noise is proportional to the box size (as in DeepSORT): a 200-pixel person jitters more in pixels
+than a 20-pixel one. The filter itself is filterpy's ``KalmanFilter``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from filterpy.kalman import KalmanFilter
+
+from data.boxes import xyxy_to_tlwh
+
+#: 0.95 quantile of the chi-square distribution with 4 degrees of freedom (gating on z).
+CHI2_95_4DOF = 9.4877
+
+
+def xyxy_to_z(box: np.ndarray) -> np.ndarray:
+    """xyxy -> ``[cx, cy, w, h]``."""
+    l, t, w, h = xyxy_to_tlwh(np.asarray(box, dtype=np.float64).reshape(1, 4))[0]
+    return np.array([l + w / 2, t + h / 2, w, h])
+
+
+def z_to_xyxy(z: np.ndarray) -> np.ndarray:
+    cx, cy, w, h = z[:4]
+    w, h = max(w, 1e-3), max(h, 1e-3)
+    return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+
+
+class BoxKalmanFilter:
+    """One track's filter. ``std_position`` and ``std_velocity`` are fractions of the box height
+    (per sqrt-second for the process noise); ``std_measurement`` the detector's noise, likewise."""
+
+    def __init__(self, box_xyxy: np.ndarray, std_position: float = 0.05, std_velocity: float = 0.2,
+                 std_measurement: float = 0.05):
+        self.std_position, self.std_velocity, self.std_measurement = std_position, std_velocity, std_measurement
+        kf = KalmanFilter(dim_x=8, dim_z=4)
+        kf.H = np.hstack([np.eye(4), np.zeros((4, 4))])
+        z = xyxy_to_z(box_xyxy)
+        kf.x = np.concatenate([z, np.zeros(4)]).reshape(8, 1)
+        s = self._scale(z)
+        # Position known to the detector's precision; velocity unknown: a person may move a body
+        # height per second in any direction.
+        kf.P = np.diag(np.concatenate([(2 * std_measurement * s) ** 2, (1.0 * s) ** 2]))
+        self.kf = kf
+
+    @staticmethod
+    def _scale(z: np.ndarray) -> np.ndarray:
+        h = max(float(z[3]), 1.0)
+        return np.array([h, h, h, h])
+
+    @property
+    def z(self) -> np.ndarray:
+        return self.kf.x[:4, 0].copy()
+
+    @property
+    def box(self) -> np.ndarray:
+        return z_to_xyxy(self.kf.x[:4, 0])
+
+    @property
+    def velocity(self) -> np.ndarray:
+        return self.kf.x[4:, 0].copy()
+
+    def transition(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """``F`` and ``Q`` for a step of ``dt`` seconds (white-noise acceleration model)."""
+        F = np.eye(8)
+        F[:4, 4:] = np.eye(4) * dt
+        s = self._scale(self.kf.x[:4, 0])
+        q_pos = (self.std_position * s) ** 2 * dt
+        q_vel = (self.std_velocity * s) ** 2 * dt
+        return F, np.diag(np.concatenate([q_pos, q_vel]))
+
+    def predict(self, dt: float) -> np.ndarray:
+        if dt < 0:
+            raise ValueError(f"time step must be >= 0 seconds, got {dt}")
+        F, Q = self.transition(dt)
+        self.kf.predict(F=F, Q=Q)
+        self.kf.x[2:4] = np.maximum(self.kf.x[2:4], 1.0)  # a box never shrinks below a pixel
+        return self.box
+
+    def measurement_noise(self, z: np.ndarray) -> np.ndarray:
+        return np.diag((self.std_measurement * self._scale(z)) ** 2)
+
+    def update(self, box_xyxy: np.ndarray) -> np.ndarray:
+        z = xyxy_to_z(box_xyxy)
+        self.kf.update(z.reshape(4, 1), R=self.measurement_noise(z))
+        return self.box
+
+    def mahalanobis(self, boxes_xyxy: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distances ``(N,)`` of measurements to the predicted measurement."""
+        if len(boxes_xyxy) == 0:
+            return np.zeros(0)
+        zs = np.stack([xyxy_to_z(b) for b in boxes_xyxy])
+        S = self.kf.H @ self.kf.P @ self.kf.H.T + self.measurement_noise(self.z)
+        diff = zs - self.z[None]
+        return np.einsum("ni,ij,nj->n", diff, np.linalg.inv(S), diff)

@@ -1,0 +1,143 @@
+"""Frame-by-frame inference: network + tracker + per-track action, each frame computed once.
+
+:class:`StreamingEngine` keeps, in ring buffers, what the network computed for recent frames:
+the backbone's C5 (for the temporal encoder, which mixes the last ``clip_len`` frames at the
+current one) and the fused P3 map (for the action head's RoI tubes). A new frame runs the
+backbone once; nothing is recomputed for older frames.
+
+Boxes given to and returned by the engine are xyxy pixels of the **original** frame; the network
+works on a letterboxed copy (aspect kept, padded to the model's input size).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from models.heads.detection import postprocess_detections
+from tracking.tracker import Track, Tracker
+
+
+@dataclass
+class Letterbox:
+    """Resize keeping the aspect ratio, then pad to ``(H, W)``; maps boxes both ways."""
+
+    scale: float
+    pad_x: float
+    pad_y: float
+    size: tuple[int, int]  # (H, W) of the network input
+
+    @classmethod
+    def fit(cls, width: int, height: int, size: tuple[int, int]) -> "Letterbox":
+        H, W = size
+        scale = min(W / width, H / height)
+        return cls(scale, (W - width * scale) / 2, (H - height * scale) / 2, size)
+
+    def image(self, frame: np.ndarray) -> np.ndarray:
+        H, W = self.size
+        h, w = frame.shape[:2]
+        new_w, new_h = int(round(w * self.scale)), int(round(h * self.scale))
+        resized = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR)
+        out = np.full((H, W, 3), 114, dtype=np.uint8)
+        x0, y0 = int(round(self.pad_x - 0.1)), int(round(self.pad_y - 0.1))
+        out[y0:y0 + new_h, x0:x0 + new_w] = resized[: H - y0, : W - x0]
+        return out
+
+    def to_network(self, boxes: np.ndarray) -> np.ndarray:
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) * self.scale
+        return b + np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y])
+
+    def to_original(self, boxes: np.ndarray) -> np.ndarray:
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) - np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y])
+        return b / self.scale
+
+
+@dataclass
+class FrameResult:
+    index: int
+    timestamp: float
+    tracks: list[Track]  # confirmed tracks observed in this frame
+    detections: int
+
+
+class StreamingEngine:
+    """Runs a trained :class:`models.mot_action_net.MotActionNet` and a :class:`Tracker` on a
+    stream. ``clip_len`` and ``stride`` must match training (the action head learned tubes of
+    ``clip_len`` boxes ``stride`` frames apart)."""
+
+    def __init__(self, *, model, tracker: Tracker, input_size: tuple[int, int], clip_len: int = 8, stride: int = 2,
+                 conf_threshold: float = 0.1, nms_threshold: float = 0.6, device: str | torch.device = "cpu",
+                 action_every: int = 1):
+        self.model = model.eval().to(device)
+        self.tracker, self.input_size, self.device = tracker, tuple(input_size), torch.device(device)
+        self.clip_len, self.stride, self.action_every = clip_len, stride, max(action_every, 1)
+        self.conf_threshold, self.nms_threshold = conf_threshold, nms_threshold
+        span = (clip_len - 1) * stride + 1
+        self.c5_buffer: deque = deque(maxlen=span)
+        self.p3_buffer: deque = deque(maxlen=span)  # (frame index, P3)
+        self.letterbox: Letterbox | None = None
+
+    def reset(self) -> None:
+        self.tracker.reset()
+        self.c5_buffer.clear()
+        self.p3_buffer.clear()
+        self.letterbox = None
+
+    def _window(self, buffer: deque) -> list:
+        """Every ``stride``-th buffered entry ending at the newest: the clip the heads were trained on."""
+        items = list(buffer)
+        return items[::-1][:: self.stride][::-1]
+
+    @torch.no_grad()
+    def process(self, frame: np.ndarray, index: int, timestamp: float) -> FrameResult:
+        if self.letterbox is None:
+            self.letterbox = Letterbox.fit(frame.shape[1], frame.shape[0], self.input_size)
+        image = self.letterbox.image(frame)
+        x = torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).to(self.device)
+        x = x.permute(2, 0, 1).float().div_(255.0)[None]  # (1, 3, H, W)
+        model = self.model
+        c3, c4, c5 = model.backbone(x)
+        self.c5_buffer.append(c5)
+        window = self._window(self.c5_buffer)
+        c5_clip = torch.stack(window, dim=1)  # (1, t, C, h, w)
+        c5_now = model.temporal(c5_clip)[:, -1]  # (1, C, h, w): the newest frame, seeing the past
+        p3, p4, p5 = model.fpn([c3, c4, c5_now])
+        self.p3_buffer.append((index, p3))
+        det = model.detection_head([p3, p4, p5])
+        found = postprocess_detections(det, self.input_size, score_threshold=self.conf_threshold,
+                                       nms_threshold=self.nms_threshold)[0]
+        net_boxes = found["boxes"]
+        embeddings = None
+        if len(net_boxes):
+            rois = torch.cat([torch.zeros(len(net_boxes), 1, device=self.device), net_boxes], dim=1)
+            embeddings = model.reid_head.embed(model.reid_head.feature_map(p3), rois).cpu().numpy()
+        boxes = self.letterbox.to_original(net_boxes.cpu().numpy())
+        tracks = self.tracker.update(boxes, found["scores"].cpu().numpy(), embeddings, timestamp)
+        if tracks and index % self.action_every == 0:
+            self._actions(tracks, timestamp)
+        return FrameResult(index, timestamp, tracks, len(boxes))
+
+    def _actions(self, tracks: list[Track], timestamp: float) -> None:
+        """Action head on each track's tube over the buffered window; the per-frame probabilities
+        of the frames where the track was seen are averaged, then smoothed over time by the track."""
+        window = self._window(self.p3_buffer)
+        frames = [i for i, _ in window]
+        T, N = len(window), len(tracks)
+        boxes = np.zeros((1, T, N, 4), dtype=np.float32)
+        mask = np.zeros((1, T, N), dtype=bool)
+        for n, track in enumerate(tracks):
+            seen = dict(track.history)
+            for t, f in enumerate(frames):
+                if f in seen:
+                    boxes[0, t, n] = self.letterbox.to_network(seen[f])[0]
+                    mask[0, t, n] = True
+        p3 = torch.cat([p for _, p in window], dim=0)  # (T, C, h, w)
+        mask_t = torch.from_numpy(mask).to(self.device)
+        logits = self.model.action_head(p3, torch.from_numpy(boxes).to(self.device), mask_t)  # (1, T, N, A)
+        probs = logits.softmax(-1)[0] * mask_t[0][..., None]  # (T, N, A)
+        mean = (probs.sum(0) / mask_t[0].sum(0).clamp(min=1)[:, None]).cpu().numpy()  # (N, A)
+        for n, track in enumerate(tracks):
+            track.add_action(mean[n], timestamp, self.tracker.action_smoothing)

@@ -1,0 +1,268 @@
+"""Multi-object tracker: Kalman motion + ReID appearance, Hungarian association in stages.
+
+Per frame (``update``):
+
+1. every track is predicted forward by the real time since the previous frame;
+2. **high-score** detections are matched to confirmed and lost tracks on a fused cost
+   ``(1 - w) * (1 - IoU) + w * cosine distance`` (``w = appearance_weight``), gated by the
+   Kalman filter's Mahalanobis distance; a track lost for longer than ``motion_horizon_s`` is
+   matched on appearance alone (within the gate, which widens as its uncertainty grows);
+3. **low-score** detections are matched by IoU to the confirmed tracks still unmatched
+   (ByteTrack's second stage: occluded people score low but are still there);
+4. unconfirmed tracks are matched to the remaining high-score detections;
+5. tracks still unmatched get one more chance against their **last observed** box rather than
+   the prediction (OC-SORT's observation-centric recovery), and a track re-found after a gap is
+   re-updated along the straight path between its two observations so its velocity is right;
+6. unmatched high-score detections above ``new_track_score`` start tentative tracks, confirmed
+   after ``min_hits`` matches; lost tracks are dropped after ``lost_buffer_s`` seconds.
+
+The id counter belongs to the tracker instance; ``reset()`` starts a new video.
+"""
+from __future__ import annotations
+
+import copy
+import enum
+from collections import deque
+
+import numpy as np
+
+from tracking.kalman_filter import CHI2_95_4DOF, BoxKalmanFilter
+from tracking.matching import INFEASIBLE, cosine_distance, iou_matrix, linear_assignment
+
+
+class TrackState(enum.Enum):
+    TENTATIVE = 0
+    CONFIRMED = 1
+    LOST = 2
+    REMOVED = 3
+
+
+class Track:
+    """One identity: its filter, appearance, recent boxes (for action tubes) and action history."""
+
+    def __init__(self, track_id: int, box: np.ndarray, score: float, embedding: np.ndarray | None, timestamp: float,
+                 frame_index: int, history: int, kalman: dict):
+        self.track_id = track_id
+        self.kf = BoxKalmanFilter(box, **kalman)
+        self.state = TrackState.TENTATIVE
+        self.score = score
+        self.hits = 1
+        self.start_time = self.last_time = timestamp
+        self.embedding = None if embedding is None else embedding / max(np.linalg.norm(embedding), 1e-12)
+        self.last_observation = np.asarray(box, dtype=np.float64)
+        self._saved_filter = copy.deepcopy(self.kf.kf)  # filter right after the last observation
+        self.history: deque = deque([(frame_index, self.last_observation.copy())], maxlen=history)
+        self.action_probs: np.ndarray | None = None
+        self.action_timeline: dict[int, dict] = {}  # second -> {"probs": summed probs, "n": count}
+        self.updated_this_frame = True
+
+    @property
+    def box(self) -> np.ndarray:
+        return self.kf.box
+
+    def predict(self, dt: float) -> None:
+        self.kf.predict(dt)
+        self.updated_this_frame = False
+
+    def update(self, box: np.ndarray, score: float, embedding: np.ndarray | None, timestamp: float, frame_index: int,
+               ema: float, embedding_min_score: float, reupdate_gap: float) -> None:
+        gap = timestamp - self.last_time
+        if gap > reupdate_gap:
+            self._reupdate(box, gap)
+        else:
+            self.kf.update(box)
+        self._saved_filter = copy.deepcopy(self.kf.kf)
+        self.last_observation = np.asarray(box, dtype=np.float64)
+        self.last_time, self.score = timestamp, score
+        self.hits += 1
+        if embedding is not None and score >= embedding_min_score:  # only confident views shape the appearance
+            e = embedding / max(np.linalg.norm(embedding), 1e-12)
+            self.embedding = e if self.embedding is None else ema * self.embedding + (1 - ema) * e
+            self.embedding /= max(np.linalg.norm(self.embedding), 1e-12)
+        self.history.append((frame_index, self.last_observation.copy()))
+        self.updated_this_frame = True
+
+    def _reupdate(self, box: np.ndarray, gap: float) -> None:
+        """OC-SORT's re-update: replay the gap from the last observation with virtual observations
+        on the straight line to the new one, instead of trusting a prediction that drifted."""
+        self.kf.kf = copy.deepcopy(self._saved_filter)
+        steps = max(int(round(gap / 0.1)), 1)
+        start = self.last_observation
+        for k in range(1, steps + 1):
+            self.kf.predict(gap / steps)
+            self.kf.update(start + (np.asarray(box) - start) * k / steps)
+
+    def add_action(self, probs: np.ndarray, timestamp: float, smoothing: float) -> None:
+        """Smooth per-frame action probabilities over time and accumulate them per second."""
+        probs = np.asarray(probs, dtype=np.float64)
+        self.action_probs = probs if self.action_probs is None else smoothing * self.action_probs + (1 - smoothing) * probs
+        second = int(np.floor(timestamp + 1e-9))
+        entry = self.action_timeline.setdefault(second, {"probs": np.zeros_like(probs), "n": 0})
+        entry["probs"] = entry["probs"] + self.action_probs
+        entry["n"] += 1
+
+    def timeline(self) -> dict[int, tuple[int, float]]:
+        """second -> (action id, mean smoothed probability of it over that second)."""
+        out = {}
+        for second, entry in sorted(self.action_timeline.items()):
+            mean = entry["probs"] / max(entry["n"], 1)
+            out[second] = (int(mean.argmax()), float(mean.max()))
+        return out
+
+
+class Tracker:
+    """Tracks people across frames. All thresholds are constructor arguments:
+
+    ``high_score`` (0.5) detections above it drive the first stage and new tracks need
+    ``new_track_score`` (0.6); ``low_score`` (0.1) detections between it and ``high_score`` only
+    extend existing tracks; ``match_cost`` (0.8) is the largest fused cost accepted in the first
+    stage; ``low_match_iou`` (0.5) and ``unconfirmed_match_iou`` (0.3) the smallest IoU in the
+    second and third; ``appearance_weight`` (0.5) weighs the cosine distance against ``1 - IoU``;
+    ``reid_max_distance`` (0.3) is the largest cosine distance for re-finding a lost track;
+    ``motion_horizon_s`` (0.5) how long a track may go unobserved before it is matched on
+    appearance alone; ``lost_buffer_s`` (2.0) how long a lost track is kept; ``min_hits`` (2)
+    matches confirm a track; ``embedding_ema`` (0.9) and ``action_smoothing`` (0.7) are the EMA
+    factors of the appearance and action; ``history`` (16) boxes are kept per track for action
+    tubes; ``fps`` (10) is used when ``update`` gets no timestamp; ``observation_recovery``
+    (True) enables the OC-SORT steps.
+    """
+
+    def __init__(self, *, high_score: float = 0.5, low_score: float = 0.1, new_track_score: float = 0.6,
+                 match_cost: float = 0.8, low_match_iou: float = 0.5, unconfirmed_match_iou: float = 0.3,
+                 appearance_weight: float = 0.5, reid_max_distance: float = 0.3, motion_horizon_s: float = 0.5,
+                 lost_buffer_s: float = 2.0, min_hits: int = 2, embedding_ema: float = 0.9, action_smoothing: float = 0.7,
+                 history: int = 16, fps: float = 10.0, observation_recovery: bool = True,
+                 gate: float = CHI2_95_4DOF * 4, kalman: dict | None = None):
+        if not 0 <= low_score <= high_score <= 1:
+            raise ValueError(f"need 0 <= low_score <= high_score <= 1, got {low_score}, {high_score}")
+        if fps <= 0 or lost_buffer_s < 0 or min_hits < 1:
+            raise ValueError("fps must be > 0, lost_buffer_s >= 0 and min_hits >= 1")
+        self.high_score, self.low_score, self.new_track_score = high_score, low_score, new_track_score
+        self.match_cost, self.low_match_iou, self.unconfirmed_match_iou = match_cost, low_match_iou, unconfirmed_match_iou
+        self.appearance_weight, self.reid_max_distance = appearance_weight, reid_max_distance
+        self.motion_horizon_s, self.lost_buffer_s, self.min_hits = motion_horizon_s, lost_buffer_s, min_hits
+        self.embedding_ema, self.action_smoothing, self.history = embedding_ema, action_smoothing, history
+        self.fps, self.observation_recovery, self.gate = fps, observation_recovery, gate
+        self.kalman = kalman or {}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track and restart ids at 1 (a new video)."""
+        self.tracks: list[Track] = []
+        self.removed: list[Track] = []
+        self._next_id = 1
+        self.frame_index = -1
+        self.timestamp: float | None = None
+
+    # ------------------------------------------------------------------------------------------
+    def update(self, boxes: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None = None,
+               timestamp: float | None = None) -> list[Track]:
+        """Add one frame's detections (``(N, 4)`` xyxy, ``(N,)`` scores, optional ``(N, D)``
+        embeddings; ``timestamp`` in seconds). Returns the confirmed tracks observed this frame."""
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if len(scores) != len(boxes) or (embeddings is not None and len(embeddings) != len(boxes)):
+            raise ValueError(f"got {len(boxes)} boxes, {len(scores)} scores and "
+                             f"{None if embeddings is None else len(embeddings)} embeddings")
+        self.frame_index += 1
+        if timestamp is None:
+            timestamp = 0.0 if self.timestamp is None else self.timestamp + 1.0 / self.fps
+        if self.timestamp is not None and timestamp < self.timestamp:
+            raise ValueError(f"timestamps must not go back: {timestamp} after {self.timestamp}")
+        dt = 0.0 if self.timestamp is None else timestamp - self.timestamp
+        self.timestamp = timestamp
+        for t in self.tracks:
+            t.predict(dt)
+
+        high = np.flatnonzero(scores >= self.high_score)
+        low = np.flatnonzero((scores >= self.low_score) & (scores < self.high_score))
+        confirmed = [t for t in self.tracks if t.state in (TrackState.CONFIRMED, TrackState.LOST)]
+        tentative = [t for t in self.tracks if t.state == TrackState.TENTATIVE]
+
+        # Stage 1: confirmed and lost tracks vs high-score detections, motion + appearance.
+        matches, left_tracks, left_high = self._match(confirmed, high, boxes, embeddings, self._fused_cost, self.match_cost)
+        self._apply(matches, boxes, scores, embeddings, timestamp)
+        # Stage 2: tracks seen recently vs low-score detections, IoU only.
+        recent = [t for t in left_tracks if timestamp - t.last_time <= self.motion_horizon_s]
+        stale = [t for t in left_tracks if timestamp - t.last_time > self.motion_horizon_s]
+        matches, recent, _ = self._match(recent, low, boxes, None, self._iou_cost, 1 - self.low_match_iou)
+        self._apply(matches, boxes, scores, embeddings, timestamp)
+        left_tracks = recent + stale
+        # Stage 3: unconfirmed tracks vs the high-score detections left.
+        matches, left_tentative, left_high = self._match(tentative, left_high, boxes, embeddings, self._iou_cost,
+                                                         1 - self.unconfirmed_match_iou)
+        self._apply(matches, boxes, scores, embeddings, timestamp)
+        # Observation-centric recovery: last observed box instead of the drifted prediction.
+        if self.observation_recovery and len(left_high):
+            matches, left_tracks, left_high = self._match(left_tracks, left_high, boxes, None, self._observation_cost,
+                                                          1 - self.low_match_iou)
+            self._apply(matches, boxes, scores, embeddings, timestamp)
+
+        for t in left_tentative:
+            t.state = TrackState.REMOVED
+        for t in left_tracks:
+            if t.state == TrackState.CONFIRMED:
+                t.state = TrackState.LOST
+        for d in left_high:
+            if scores[d] >= self.new_track_score:
+                track = Track(self._next_id, boxes[d], float(scores[d]), None if embeddings is None else embeddings[d],
+                              timestamp, self.frame_index, self.history, self.kalman)
+                self._next_id += 1
+                if self.frame_index == 0:  # nothing to confirm against on the first frame
+                    track.state = TrackState.CONFIRMED
+                self.tracks.append(track)
+        for t in self.tracks:
+            if t.state == TrackState.LOST and timestamp - t.last_time > self.lost_buffer_s:
+                t.state = TrackState.REMOVED
+        self.removed += [t for t in self.tracks if t.state == TrackState.REMOVED and t.hits >= self.min_hits]
+        self.tracks = [t for t in self.tracks if t.state != TrackState.REMOVED]
+        return [t for t in self.tracks if t.state == TrackState.CONFIRMED and t.updated_this_frame]
+
+    @property
+    def active_tracks(self) -> list[Track]:
+        return [t for t in self.tracks if t.state == TrackState.CONFIRMED]
+
+    # ------------------------------------------------------------------------------------------
+    def _apply(self, matches, boxes, scores, embeddings, timestamp) -> None:
+        for track, d in matches:
+            track.update(boxes[d], float(scores[d]), None if embeddings is None else embeddings[d], timestamp,
+                         self.frame_index, self.embedding_ema, self.high_score, reupdate_gap=1.5 / self.fps)
+            if track.state == TrackState.LOST:
+                track.state = TrackState.CONFIRMED
+            elif track.state == TrackState.TENTATIVE and track.hits >= self.min_hits:
+                track.state = TrackState.CONFIRMED
+
+    def _match(self, tracks: list[Track], dets: np.ndarray, boxes, embeddings, cost_fn, max_cost):
+        if not tracks or len(dets) == 0:
+            return [], list(tracks), np.asarray(dets, dtype=np.int64)
+        cost = cost_fn(tracks, boxes[dets], None if embeddings is None else embeddings[dets])
+        pairs, rows, cols = linear_assignment(cost, max_cost)
+        return ([(tracks[r], int(dets[c])) for r, c in pairs], [tracks[r] for r in rows], np.asarray(dets)[cols])
+
+    def _motion_gate(self, tracks: list[Track], det_boxes: np.ndarray) -> np.ndarray:
+        return np.stack([t.kf.mahalanobis(det_boxes) > self.gate for t in tracks])
+
+    def _iou_cost(self, tracks, det_boxes, _embeddings) -> np.ndarray:
+        return 1.0 - iou_matrix(np.stack([t.box for t in tracks]), det_boxes)
+
+    def _observation_cost(self, tracks, det_boxes, _embeddings) -> np.ndarray:
+        return 1.0 - iou_matrix(np.stack([t.last_observation for t in tracks]), det_boxes)
+
+    def _fused_cost(self, tracks, det_boxes, det_embeddings) -> np.ndarray:
+        iou_cost = self._iou_cost(tracks, det_boxes, None)
+        gated = self._motion_gate(tracks, det_boxes)
+        if det_embeddings is None or any(t.embedding is None for t in tracks):
+            cost = iou_cost.copy()
+            cost[gated | (iou_cost >= 1.0)] = INFEASIBLE
+            return cost
+        app = cost_app = cosine_distance(np.stack([t.embedding for t in tracks]), det_embeddings)
+        w = self.appearance_weight
+        cost = (1 - w) * iou_cost + w * cost_app
+        stale = np.array([self.timestamp - t.last_time > self.motion_horizon_s for t in tracks])
+        # Long-unobserved tracks: their predicted box is unreliable, appearance decides.
+        cost[stale] = app[stale]
+        cost[stale[:, None] & (app > self.reid_max_distance)] = INFEASIBLE
+        # Recently seen tracks must also overlap the detection or look like it.
+        cost[~stale[:, None] & (iou_cost >= 1.0) & (app > self.reid_max_distance)] = INFEASIBLE
+        cost[gated] = INFEASIBLE
+        return cost
