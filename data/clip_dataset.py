@@ -105,11 +105,7 @@ class ClipDataset(Dataset):
         if not self.index:
             raise ValueError(f"no sequence is long enough for clips of {clip_len} frames at stride {stride}")
         if identity_index is None:
-            keys = set()
-            for seq in sequences:
-                rows = getattr(seq, "_train_rows", None)
-                if rows is not None:
-                    keys.update((seq.name, int(t)) for t in np.unique(rows.track_id))
+            keys = {(seq.name, t) for seq in sequences for t in seq.track_ids()}
             identity_index = {k: i for i, k in enumerate(sorted(keys))}
         self.identity_index = identity_index
 

@@ -61,6 +61,10 @@ class Sequence(ABC):
     def annotations(self, index: int) -> FrameAnnotations:
         """See the class docstring."""
 
+    def track_ids(self) -> set[int]:
+        """Every track id with a training annotation (the ReID classes this sequence brings)."""
+        return {int(t) for i in range(len(self)) for t in self.annotations(i).track_ids}
+
     def _check_index(self, index: int) -> None:
         if not 0 <= index < len(self):
             raise IndexError(f"{self.name}: frame index {index} outside [0, {len(self)})")
@@ -142,6 +146,18 @@ class MotSequence(Sequence):
 
     def __len__(self) -> int:
         return self.info.seq_length
+
+    def track_ids(self) -> set[int]:
+        return set() if self.gt is None else {int(t) for t in np.unique(self._train_rows.track_id)}
+
+    @property
+    def frames_from(self) -> str:
+        """Where frames come from: ``"img1"`` (image files) or ``"video"``."""
+        return "video" if self._frames.video_path is not None else "img1"
+
+    @property
+    def video_path(self) -> Path | None:
+        return self._frames.video_path
 
     def frame(self, index: int) -> np.ndarray:
         self._check_index(index)

@@ -138,7 +138,7 @@ def _index_mot_sequence(path: Path) -> dict:
     from data.sequences import MotSequence
     seq = MotSequence(path)
     entry = {"name": seq.name, "path": str(path), "frames": len(seq), "width": seq.width, "height": seq.height,
-             "fps": seq.fps, "frames_from": "video" if seq._frames.video_path else "img1"}
+             "fps": seq.fps, "frames_from": seq.frames_from}
     if seq.gt is not None:
         entry.update(gt_boxes=int(len(seq.gt)), identities=int(len(set(seq.gt.track_id.tolist()))))
     if seq.det_path is not None:
@@ -169,11 +169,11 @@ def pets09(args) -> dict:
         from data.video import VideoReader, write_image
         seq = MotSequence(root)
         img_dir = root / seq.info.im_dir
-        if seq._frames.video_path is None:
+        if seq.video_path is None:
             print(f"{img_dir}: frames already extracted")
         else:
             img_dir.mkdir(exist_ok=True)
-            with VideoReader(seq._frames.video_path) as reader:
+            with VideoReader(seq.video_path) as reader:
                 for index, frame in reader:  # decoded frame k is MOT frame k + 1
                     write_image(img_dir / f"{index + 1:06d}{seq.info.im_ext}", frame, jpeg_quality=95)
             print(f"extracted {len(list(img_dir.iterdir()))} frames to {img_dir}")
