@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 
 import numpy as np
 import torch
@@ -11,7 +10,7 @@ import torch
 from evaluation.validation import validate
 from evaluation.visualize import draw_tracks
 from losses.combined_loss import TASKS
-from train.progress import format_seconds
+from train.progress import ProgressBar
 
 
 class ValidationHook:
@@ -113,40 +112,29 @@ class TensorBoardHook:
 
 
 class ProgressHook:
-    """A one-line progress bar with ETA (a plain line every ``log_every`` steps when not a terminal)."""
+    """The progress bar (with ETA, loss and task weights) of the training loop."""
 
     def __init__(self, total_steps: int, stream=sys.stderr):
         self.total, self.stream = max(total_steps, 1), stream
-        self.tty = stream.isatty()
+        self.bar: ProgressBar | None = None
 
     def before_train(self, trainer) -> None:
-        self.start, self.start_step = time.time(), trainer.global_step
+        self.bar = ProgressBar(self.total, unit="steps", stream=self.stream, every=trainer.cfg.log_every,
+                               initial=trainer.global_step)
 
     def after_step(self, trainer) -> None:
         if trainer.rank != 0:
             return
-        step = trainer.global_step
-        done = step - self.start_step
-        rate = done / max(time.time() - self.start, 1e-9)
-        eta = (self.total - step) / rate if rate > 0 else float("inf")
         weights = trainer.criterion.task_weights()
-        line = (f"epoch {trainer.epoch + 1} step {step}/{self.total} loss {trainer.last_terms.get('total', float('nan')):.3f} "
-                f"w[{' '.join(f'{weights[t]:.2f}' for t in TASKS)}] {rate:.2f} it/s ETA {format_seconds(eta)}")
-        if self.tty:
-            filled = int(30 * step / self.total)
-            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {line}")
-            self.stream.flush()
-        elif step % trainer.cfg.log_every == 0 or step == 1:
-            print(line, file=self.stream, flush=True)
+        self.bar.update(trainer.global_step, f"epoch {trainer.epoch + 1} loss {trainer.last_terms.get('total', float('nan')):.3f} "
+                                             f"w[{' '.join(f'{weights[t]:.2f}' for t in TASKS)}]")
 
     def after_epoch(self, trainer) -> None:
         if trainer.rank == 0 and trainer.metrics:
-            if self.tty:
-                self.stream.write("\n")
+            self.bar.close()
             print(f"epoch {trainer.epoch}: " + " ".join(f"{k} {v:.4f}" for k, v in trainer.metrics.items()),
                   file=self.stream, flush=True)
 
     def after_train(self, trainer) -> None:
-        if self.tty and trainer.rank == 0:
-            self.stream.write("\n")
-
+        if trainer.rank == 0:
+            self.bar.close()

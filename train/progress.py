@@ -14,15 +14,16 @@ def format_seconds(seconds: float) -> str:
 
 
 class ProgressBar:
-    def __init__(self, total: int | None, unit: str = "it", stream=sys.stderr, every: int = 50):
-        self.total, self.unit, self.stream, self.every = total, unit, stream, every
+    def __init__(self, total: int | None, unit: str = "it", stream=sys.stderr, every: int = 50, initial: int = 0):
+        """``initial``: where counting starts (a resumed run), so the rate covers this run only."""
+        self.total, self.unit, self.stream, self.every, self.initial = total, unit, stream, every, initial
         self.tty = stream.isatty()
         self.start = time.time()
-        self.count = 0
+        self.count = initial
 
     def update(self, count: int, suffix: str = "") -> None:
         self.count = count
-        rate = count / max(time.time() - self.start, 1e-9)
+        rate = (count - self.initial) / max(time.time() - self.start, 1e-9)
         if self.total:
             eta = format_seconds((self.total - count) / rate if rate > 0 else float("inf"))
             head = f"{count}/{self.total} {self.unit}"
