@@ -67,6 +67,15 @@ def centerness_target(ltrb: torch.Tensor) -> torch.Tensor:
     return torch.sqrt((lr.min(-1).values / lr.max(-1).values) * (tb.min(-1).values / tb.max(-1).values))
 
 
+def varifocal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.75, gamma: float = 2.0) -> torch.Tensor:
+    """Summed varifocal loss (Zhang et al., VarifocalNet, 2021). ``target`` in [0, 1]: the IoU of
+    the predicted box at positives, 0 at negatives. Positives are weighted by their target (good
+    boxes matter more), negatives by ``alpha * p**gamma`` (easy background fades out)."""
+    p = logits.sigmoid()
+    weight = torch.where(target > 0, target, alpha * p.detach().pow(gamma))
+    return (nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none") * weight).sum()
+
+
 class DetectionLoss(nn.Module):
     """Sigmoid focal loss (classification) + GIoU (boxes, weighted by centerness) + BCE on the
     quality branch.
@@ -75,13 +84,23 @@ class DetectionLoss(nn.Module):
     object (as GFL and VarifocalNet do) rather than FCOS's geometric centerness: the detection
     score multiplies it in, so well-localised boxes outrank sloppy ones, which matters for thin
     people where a few pixels decide IoU 0.5.
+
+    ``quality="joint"`` goes one step further (VarifocalNet's IoU-aware classification score): the
+    class target at a positive is the IoU of its predicted box instead of 1, with the varifocal loss
+    (positives weighted by that IoU, negatives down-weighted by ``alpha * p**gamma``), so the
+    classifier itself ranks well-localised boxes first; the detection head must then score by the
+    class probability alone (``DetectionHead(score="cls")``). The quality branch still learns the IoU.
     """
 
+    QUALITIES = ("iou", "centerness", "joint")
+
     def __init__(self, size_ranges=((0, 64), (64, 128), (128, INF)), level_strides=(8, 16, 32), center_radius: float = 1.5,
-                 focal_alpha: float = 0.25, focal_gamma: float = 2.0, box_weight: float = 1.0, quality: str = "iou"):
+                 focal_alpha: float = 0.25, focal_gamma: float = 2.0, box_weight: float = 1.0, quality: str = "iou",
+                 varifocal_alpha: float = 0.75):
         super().__init__()
-        if quality not in ("iou", "centerness"):
-            raise ValueError(f"quality must be 'iou' or 'centerness', got {quality!r}")
+        if quality not in self.QUALITIES:
+            raise ValueError(f"quality must be one of {self.QUALITIES}, got {quality!r}")
+        self.varifocal_alpha = varifocal_alpha
         self.size_ranges, self.level_strides = tuple(tuple(r) for r in size_ranges), tuple(level_strides)
         self.center_radius, self.alpha, self.gamma = center_radius, focal_alpha, focal_gamma
         self.box_weight, self.quality = box_weight, quality
@@ -101,8 +120,8 @@ class DetectionLoss(nn.Module):
         num_pos = pos.sum().clamp(min=1).float()
         target = torch.zeros_like(cls_logits)
         pos_idx = torch.nonzero(pos)
-        target[pos_idx[:, 0], pos_idx[:, 1], labels[pos_idx[:, 0], matched[pos]].clamp(min=0)] = 1.0
-        cls_loss = sigmoid_focal_loss(cls_logits[image_mask], target[image_mask], self.alpha, self.gamma, "sum") / num_pos
+        pos_labels = labels[pos_idx[:, 0], matched[pos]].clamp(min=0)
+        iou_t = None
         if pos.any():
             ctr_t = centerness_target(ltrb[pos])
             points = det["points"][None].expand(I, L, 2)[pos]
@@ -110,9 +129,16 @@ class DetectionLoss(nn.Module):
             gt_boxes = boxes[pos_idx[:, 0], matched[pos]]
             weight = ctr_t.clamp(min=0.05)
             box_loss = self.box_weight * (generalized_box_iou_loss(pred_boxes, gt_boxes, reduction="none") * weight).sum() / weight.sum()
-            if self.quality == "iou":
-                ctr_t = box_iou(pred_boxes.detach(), gt_boxes).diagonal().clamp(min=0.0)
-            ctr_loss = nn.functional.binary_cross_entropy_with_logits(ctr_logits[pos], ctr_t, reduction="sum") / num_pos
+            iou_t = box_iou(pred_boxes.detach(), gt_boxes).diagonal().clamp(min=0.0)
+            quality_t = ctr_t if self.quality == "centerness" else iou_t
+            ctr_loss = nn.functional.binary_cross_entropy_with_logits(ctr_logits[pos], quality_t, reduction="sum") / num_pos
         else:
             box_loss = ctr_loss = box_ltrb.sum() * 0.0
+        if self.quality == "joint":
+            if iou_t is not None:
+                target[pos_idx[:, 0], pos_idx[:, 1], pos_labels] = iou_t
+            cls_loss = varifocal_loss(cls_logits[image_mask], target[image_mask], self.varifocal_alpha, self.gamma) / num_pos
+        else:
+            target[pos_idx[:, 0], pos_idx[:, 1], pos_labels] = 1.0
+            cls_loss = sigmoid_focal_loss(cls_logits[image_mask], target[image_mask], self.alpha, self.gamma, "sum") / num_pos
         return {"det_cls": cls_loss, "det_box": box_loss, "det_ctr": ctr_loss, "num_pos": num_pos.detach()}

@@ -87,9 +87,10 @@ def run(args) -> dict:
     import cv2
     import torch
 
-    from data.formats.mot import MotRows, write_mot_file
-    from data.formats.vicr import LabelMap, VicrFrame, VicrPerson, VicrVideoInfo, VicrVideoLabels, write_vicr_video
+    from data.formats.mot import write_mot_file
+    from data.formats.vicr import write_vicr_video
     from evaluation.visualize import draw_tracks
+    from tracking.recorder import TrackRecorder
     from tracking.tracker import Tracker
     from train.progress import ProgressBar
 
@@ -121,7 +122,8 @@ def run(args) -> dict:
     if args.show and not show:
         print("--show: no display found (DISPLAY is not set); continuing without a window", file=sys.stderr)
     writer = None
-    mot_rows, persons, trails = [], {}, {}
+    recorder = TrackRecorder(action_names)
+    trails = {}
     total = min(meta["frames"] or 0, args.max_frames or 10 ** 12) or None
     bar = ProgressBar(total, unit="frames")
     start, count = time.time(), 0
@@ -135,13 +137,9 @@ def run(args) -> dict:
                 rows = det_rows.at_frame(index + 1)
                 keep = rows.conf >= args.conf_threshold
                 tracks = tracker.update(rows.boxes[keep], rows.conf[keep], None, timestamp)
+            recorder.add(index, timestamp, tracks)
             for t in tracks:
                 box = t.last_observation
-                mot_rows.append((index + 1, t.track_id, box, t.score))
-                action_id = int(t.action_probs.argmax()) if t.action_probs is not None else None
-                action = action_names[action_id] if action_id is not None and action_id < len(action_names) else None
-                persons.setdefault(t.track_id, []).append(VicrFrame(index, round(timestamp, 4), tuple(float(v) for v in box),
-                                                                    action, action_id))
                 trail = trails.setdefault(t.track_id, [])
                 trail.append(((box[0] + box[2]) / 2, box[3]))
                 del trail[:-args.trail]
@@ -181,30 +179,16 @@ def run(args) -> dict:
     elapsed = time.time() - start
     written = []
     if args.save_mot:
-        if mot_rows:
-            f, tid, boxes, scores = zip(*mot_rows)
-            rows = MotRows(np.array(f), np.array(tid), np.stack(boxes), np.array(scores), np.ones(len(f), int), np.ones(len(f)))
-        else:
-            rows = MotRows.empty()
-        write_mot_file(args.save_mot, rows, layout="mot15")
+        write_mot_file(args.save_mot, recorder.mot_rows(), layout="mot15")
         written.append(args.save_mot)
     if args.save_json:
-        all_tracks = {t.track_id: t for t in tracker.tracks + tracker.removed}
-        people = {}
-        for tid, frames_of in sorted(persons.items()):
-            track = all_tracks.get(tid)
-            timeline = {s: (action_names[a] if a < len(action_names) else str(a), a)
-                        for s, (a, _) in (track.timeline().items() if track is not None else [])}
-            people[f"id_{tid}"] = VicrPerson(frames=frames_of, action_timeline=timeline)
-        labels = VicrVideoLabels(
-            VicrVideoInfo(meta["name"], float(meta["fps"]), int(meta["width"]), int(meta["height"]),
-                          max(int(meta["frames"] or 0), count), count / float(meta["fps"])),
-            LabelMap({i: n for i, n in enumerate(action_names)}), people)
+        labels = recorder.vicr_labels(meta["name"], meta["fps"], meta["width"], meta["height"], meta["frames"], tracker)
         write_vicr_video(args.save_json, labels)
         written.append(args.save_json)
     if args.output and writer is not None:
         written.append(args.output)
     skipped = getattr(stream, "skipped", 0) if stream is not None else 0
+    persons = recorder.frames
     summary = {"frames": count, "fps": count / max(elapsed, 1e-9), "tracks": len(persons), "skipped": skipped,
                "written": written}
     print(f"done: {count} frames in {elapsed:.1f} s ({summary['fps']:.1f} fps), {len(persons)} tracks"

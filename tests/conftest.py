@@ -34,3 +34,16 @@ def small_dataset(tmp_path_factory, small_config) -> Path:
     out = tmp_path_factory.mktemp("synthetic")
     generate_dataset(out, seed=123, config=small_config)
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(small_dataset, tmp_path_factory) -> Path:
+    """A tiny model trained for 4 steps on the small synthetic dataset (``last.pt``)."""
+    from train.run import build_trainer, compose_config
+    runs = tmp_path_factory.mktemp("runs")
+    overrides = [f"data.root={small_dataset}", "data.size=[128,192]", "data.batch_size=2", "data.clip_len=4",
+                 "data.stride=2", "data.train_clip_step=4", "data.num_workers=0", "trainer.epochs=1",
+                 "trainer.max_steps=4", "trainer.image_every=0", f"runs_root={runs}"]
+    trainer = build_trainer(compose_config(overrides), run_dir=runs / "run")
+    trainer.fit()
+    return runs / "run" / "last.pt"

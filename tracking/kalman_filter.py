@@ -13,16 +13,15 @@ from __future__ import annotations
 import numpy as np
 from filterpy.kalman import KalmanFilter
 
-from data.boxes import xyxy_to_tlwh
-
 #: 0.95 quantile of the chi-square distribution with 4 degrees of freedom (gating on z).
 CHI2_95_4DOF = 9.4877
 
 
 def xyxy_to_z(box: np.ndarray) -> np.ndarray:
-    """xyxy -> ``[cx, cy, w, h]``."""
-    l, t, w, h = xyxy_to_tlwh(np.asarray(box, dtype=np.float64).reshape(1, 4))[0]
-    return np.array([l + w / 2, t + h / 2, w, h])
+    """xyxy ``(4,)`` -> ``[cx, cy, w, h]``; ``(N, 4)`` -> ``(N, 4)``."""
+    b = np.asarray(box, dtype=np.float64)
+    wh = b[..., 2:] - b[..., :2]
+    return np.concatenate([b[..., :2] + wh / 2, wh], axis=-1)
 
 
 def z_to_xyxy(z: np.ndarray) -> np.ndarray:
@@ -92,9 +91,25 @@ class BoxKalmanFilter:
 
     def mahalanobis(self, boxes_xyxy: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distances ``(N,)`` of measurements to the predicted measurement."""
-        if len(boxes_xyxy) == 0:
-            return np.zeros(0)
-        zs = np.stack([xyxy_to_z(b) for b in boxes_xyxy])
-        S = self.kf.H @ self.kf.P @ self.kf.H.T + self.measurement_noise(self.z)
-        diff = zs - self.z[None]
-        return np.einsum("ni,ij,nj->n", diff, np.linalg.inv(S), diff)
+        return gating_distances([self], boxes_xyxy)[0]
+
+    def state(self) -> tuple[np.ndarray, np.ndarray]:
+        """A copy of ``(x, P)``, to come back to with :meth:`restore`."""
+        return self.kf.x.copy(), self.kf.P.copy()
+
+    def restore(self, state: tuple[np.ndarray, np.ndarray]) -> None:
+        self.kf.x, self.kf.P = state[0].copy(), state[1].copy()
+
+
+def gating_distances(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray) -> np.ndarray:
+    """``(T, N)`` squared Mahalanobis distances of N measured boxes to T filters' predicted
+    measurements, in one batched computation (the tracker calls this every frame)."""
+    boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+    if not filters or len(boxes) == 0:
+        return np.zeros((len(filters), len(boxes)))
+    zs = xyxy_to_z(boxes)  # (N, 4)
+    x = np.stack([f.kf.x[:4, 0] for f in filters])  # (T, 4)
+    # H = [I 0], so H P H^T is the top-left 4x4 block of P.
+    S = np.stack([f.kf.P[:4, :4] + f.measurement_noise(f.kf.x[:4, 0]) for f in filters])  # (T, 4, 4)
+    diff = zs[None] - x[:, None]  # (T, N, 4)
+    return np.einsum("tni,tij,tnj->tn", diff, np.linalg.inv(S), diff)

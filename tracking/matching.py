@@ -2,20 +2,29 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from scipy.optimize import linear_sum_assignment
-from torchvision.ops import box_iou
 
 INFEASIBLE = 1e6  # cost of a gated pair: never chosen
 
 
-def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """``(A, B)`` IoU of xyxy boxes (torchvision's ``box_iou``)."""
-    a = np.asarray(boxes_a, dtype=np.float32).reshape(-1, 4)
-    b = np.asarray(boxes_b, dtype=np.float32).reshape(-1, 4)
+def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """``(A, B)`` IoU of xyxy boxes held in numpy arrays (the tracker's and the evaluators' IoU;
+    tensors use ``torchvision.ops.box_iou``). Written in numpy because at tracker sizes (tens of
+    boxes) converting to tensors and dispatching torch ops costs more than the arithmetic: this
+    runs about 10x faster per frame. ``dtype=np.float64`` for evaluation, where a pair at IoU 0.5
+    exactly must fall on the same side as in the official tools."""
+    a = np.asarray(boxes_a, dtype=dtype).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=dtype).reshape(-1, 4)
     if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), dtype=np.float32)
-    return box_iou(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+        return np.zeros((len(a), len(b)), dtype=dtype)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return (inter / np.where(union > 0, union, 1)).astype(dtype, copy=False)
 
 
 def cosine_distance(track_embeddings: np.ndarray, det_embeddings: np.ndarray) -> np.ndarray:

@@ -61,6 +61,8 @@ class FrameResult:
     timestamp: float
     tracks: list[Track]  # confirmed tracks observed in this frame
     detections: int
+    detection_boxes: np.ndarray | None = None  # (D, 4) xyxy in the frame's pixels: the network's raw output
+    detection_scores: np.ndarray | None = None  # (D,)
 
 
 class StreamingEngine:
@@ -115,10 +117,11 @@ class StreamingEngine:
             rois = torch.cat([torch.zeros(len(net_boxes), 1, device=self.device), net_boxes], dim=1)
             embeddings = model.reid_head.embed(model.reid_head.feature_map(p3), rois).cpu().numpy()
         boxes = self.letterbox.to_original(net_boxes.cpu().numpy())
-        tracks = self.tracker.update(boxes, found["scores"].cpu().numpy(), embeddings, timestamp)
+        scores = found["scores"].cpu().numpy()
+        tracks = self.tracker.update(boxes, scores, embeddings, timestamp)
         if tracks and index % self.action_every == 0:
             self._actions(tracks, timestamp)
-        return FrameResult(index, timestamp, tracks, len(boxes))
+        return FrameResult(index, timestamp, tracks, len(boxes), boxes, scores)
 
     def _actions(self, tracks: list[Track], timestamp: float) -> None:
         """Action head on each track's tube over the buffered window; the per-frame probabilities

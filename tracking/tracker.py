@@ -20,13 +20,12 @@ The id counter belongs to the tracker instance; ``reset()`` starts a new video.
 """
 from __future__ import annotations
 
-import copy
 import enum
 from collections import deque
 
 import numpy as np
 
-from tracking.kalman_filter import CHI2_95_4DOF, BoxKalmanFilter
+from tracking.kalman_filter import CHI2_95_4DOF, BoxKalmanFilter, gating_distances
 from tracking.matching import INFEASIBLE, cosine_distance, iou_matrix, linear_assignment
 
 
@@ -50,7 +49,7 @@ class Track:
         self.start_time = self.last_time = timestamp
         self.embedding = None if embedding is None else embedding / max(np.linalg.norm(embedding), 1e-12)
         self.last_observation = np.asarray(box, dtype=np.float64)
-        self._saved_filter = copy.deepcopy(self.kf.kf)  # filter right after the last observation
+        self._saved_state = self.kf.state()  # filter right after the last observation
         self.history: deque = deque([(frame_index, self.last_observation.copy())], maxlen=history)
         self.action_probs: np.ndarray | None = None
         self.action_timeline: dict[int, dict] = {}  # second -> {"probs": summed probs, "n": count}
@@ -71,7 +70,7 @@ class Track:
             self._reupdate(box, gap)
         else:
             self.kf.update(box)
-        self._saved_filter = copy.deepcopy(self.kf.kf)
+        self._saved_state = self.kf.state()
         self.last_observation = np.asarray(box, dtype=np.float64)
         self.last_time, self.score = timestamp, score
         self.hits += 1
@@ -85,7 +84,7 @@ class Track:
     def _reupdate(self, box: np.ndarray, gap: float) -> None:
         """OC-SORT's re-update: replay the gap from the last observation with virtual observations
         on the straight line to the new one, instead of trusting a prediction that drifted."""
-        self.kf.kf = copy.deepcopy(self._saved_filter)
+        self.kf.restore(self._saved_state)
         steps = max(int(round(gap / 0.1)), 1)
         start = self.last_observation
         for k in range(1, steps + 1):
@@ -240,7 +239,7 @@ class Tracker:
         return ([(tracks[r], int(dets[c])) for r, c in pairs], [tracks[r] for r in rows], np.asarray(dets)[cols])
 
     def _motion_gate(self, tracks: list[Track], det_boxes: np.ndarray) -> np.ndarray:
-        return np.stack([t.kf.mahalanobis(det_boxes) > self.gate for t in tracks])
+        return gating_distances([t.kf for t in tracks], det_boxes) > self.gate
 
     def _iou_cost(self, tracks, det_boxes, _embeddings) -> np.ndarray:
         return 1.0 - iou_matrix(np.stack([t.box for t in tracks]), det_boxes)

@@ -104,7 +104,7 @@ class TensorBoardHook:
             return [self.action_names[i] if 0 <= i < len(self.action_names) else "?" for i in indices]
 
         true = draw_tracks(frame, boxes, ids, names(batch["actions"][0, 0][m].tolist()))
-        first = {k: (v[:1] if k in ("cls_logits", "box_ltrb", "centerness") else v) for k, v in out["detections"].items()}
+        first = {k: (v[:1] if k in ("cls_logits", "box_ltrb", "centerness", "scores") else v) for k, v in out["detections"].items()}
         det = postprocess_detections(first, out["image_size"], score_threshold=0.3)[0]
         pred = draw_tracks(frame, det["boxes"].float().cpu().numpy(), captions=[f"{s:.2f}" for s in det["scores"].tolist()])
         pred = draw_tracks(pred, boxes, ids, names(out["action_logits"][0, 0].argmax(-1)[m].tolist()))

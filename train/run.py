@@ -96,6 +96,20 @@ def build_datasets(data_cfg: DictConfig, rank: int = 0):
     return train_set, val_set, label_map
 
 
+def _point_latest(run_dir: Path) -> None:
+    """``<runs_root>/latest`` -> the newest run folder, so commands that follow a training (the
+    Quick start's evaluation) can name its checkpoint without knowing the timestamp."""
+    link = run_dir.parent / "latest"
+    tmp = run_dir.parent / f".latest-{os.getpid()}"
+    try:
+        if tmp.is_symlink():
+            tmp.unlink()
+        tmp.symlink_to(run_dir.name, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:  # file systems without symlinks: the timestamped folder is still printed
+        pass
+
+
 def _git_commit() -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
@@ -108,7 +122,8 @@ def _git_commit() -> str:
 def build_criterion(loss_cfg: DictConfig, num_identities: int, embedding_dim: int) -> MultiTaskLoss:
     return MultiTaskLoss(
         detection=DetectionLoss(size_ranges=[tuple(r) for r in loss_cfg.size_ranges], center_radius=loss_cfg.center_radius,
-                                box_weight=loss_cfg.box_weight, quality=loss_cfg.quality),
+                                box_weight=loss_cfg.box_weight, quality=loss_cfg.quality,
+                                varifocal_alpha=loss_cfg.get("varifocal_alpha", 0.75)),
         reid=ReIDLoss(num_identities, dim=embedding_dim, scale=loss_cfg.reid_scale, margin=loss_cfg.reid_margin),
         action=ActionLoss(temperature=loss_cfg.action_temperature),
         adaptive=loss_cfg.adaptive, init_log_vars=tuple(loss_cfg.init_log_vars))
@@ -126,6 +141,10 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> Trainer:
         raise InputError(f"--num-actions {cfg.model.num_actions} does not match the dataset's {num_actions} actions")
     cfg.model.num_actions = num_actions
     model = instantiate(cfg.model.net).to(device)
+    if (cfg.loss.quality == "joint") != (model.detection_head.score == "cls"):
+        raise InputError(f"loss.quality={cfg.loss.quality} and model.det_score={model.detection_head.score} do not go together: "
+                         "an IoU-aware classifier (loss.quality=joint) is scored by its class probability alone "
+                         "(model.det_score=cls), and only it")
     criterion = build_criterion(cfg.loss, train_set.num_identities, model.reid_head.dim).to(device)
 
     bs = cfg.data.batch_size
@@ -160,6 +179,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> Trainer:
         run_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
         (run_dir / "git_commit.txt").write_text(_git_commit() + "\n")
+        _point_latest(run_dir)
         hooks.append(TensorBoardHook(run_dir / "tb", [label_map.names[i] for i in sorted(label_map.names)]))
     meta = {"variant": cfg.model.variant, "num_actions": num_actions, "num_identities": train_set.num_identities,
             "model_config": OmegaConf.to_container(cfg.model, resolve=True),

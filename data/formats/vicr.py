@@ -167,6 +167,9 @@ class VicrFrame:
     bbox: tuple[float, float, float, float]  # xyxy pixels
     action: str | None
     action_id: int | None
+    # Not in V-ICR's files, written by this project's inference (readers that do not know them skip them):
+    action_scores: tuple[float, ...] | None = None  # per label-map id, the track's action probabilities
+    score: float | None = None  # detection confidence
 
 
 @dataclass
@@ -237,7 +240,9 @@ def read_vicr_video(path: str | os.PathLike) -> VicrVideoLabels:
                 frame_idx=frame_idx,
                 timestamp=_get(f, "timestamp", float, path, fw, optional=True, default=frame_idx / video.fps),
                 bbox=box, action=_get(f, "action", str, path, fw, optional=True),
-                action_id=_get(f, "action_id", int, path, fw, optional=True)))
+                action_id=_get(f, "action_id", int, path, fw, optional=True),
+                action_scores=_scores(_get(f, "action_scores", list, path, fw, optional=True), path, fw),
+                score=_get(f, "score", float, path, fw, optional=True)))
         timeline = {}
         for sec, entry in _get(p, "action_timeline", dict, path, where, optional=True, default={}).items():
             try:
@@ -252,6 +257,26 @@ def read_vicr_video(path: str | os.PathLike) -> VicrVideoLabels:
                            version=str(data.get("version", "1.0")))
 
 
+def _scores(values, path, where: str) -> tuple[float, ...] | None:
+    if values is None:
+        return None
+    try:
+        return tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise FormatError(path, f"{where}.action_scores: expected a list of numbers") from None
+
+
+def _frame_json(f: VicrFrame) -> dict:
+    out = {"frame_idx": f.frame_idx, "timestamp": round(f.timestamp, 4),
+           "bbox": dict(zip(("x1", "y1", "x2", "y2"), (_num(c) for c in f.bbox))),
+           "action": f.action, "action_id": f.action_id}
+    if f.score is not None:
+        out["score"] = round(float(f.score), 4)
+    if f.action_scores is not None:
+        out["action_scores"] = [round(float(v), 4) for v in f.action_scores]
+    return out
+
+
 def _num(x: float):
     """Integers stay integers in the JSON (``"x1": 1006``), as V-ICR writes them."""
     return int(x) if float(x).is_integer() else round(float(x), 3)
@@ -263,9 +288,7 @@ def write_vicr_video(path: str | os.PathLike, labels: VicrVideoLabels) -> None:
         persons[pid] = {
             "action_summary": p.action_summary or sorted({a for a, _ in p.action_timeline.values()}),
             "action_timeline": {str(s): {"action": a, "action_id": i} for s, (a, i) in sorted(p.action_timeline.items())},
-            "frames": [{"frame_idx": f.frame_idx, "timestamp": round(f.timestamp, 4),
-                        "bbox": dict(zip(("x1", "y1", "x2", "y2"), (_num(c) for c in f.bbox))),
-                        "action": f.action, "action_id": f.action_id} for f in p.frames],
+            "frames": [_frame_json(f) for f in p.frames],
         }
     v = labels.video
     payload = {

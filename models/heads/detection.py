@@ -37,13 +37,24 @@ class DetectionHead(nn.Module):
     """Shared over P3-P5. Outputs, flattened over levels and locations (L = sum of h*w):
 
     ``cls_logits (N, L, K)``, ``box_ltrb (N, L, 4)`` distances in pixels (>= 0), ``centerness (N, L)``
-    logits, and ``points (L, 2)`` / ``strides (L,)`` of each location.
+    logits, ``scores (N, L, K)`` detection confidences in [0, 1], and ``points (L, 2)`` /
+    ``strides (L,)`` of each location.
+
+    ``score`` says how confidences are formed: ``"cls_quality"`` is the geometric mean of the class
+    probability and the quality branch (FCOS, GFL-style separate quality), ``"cls"`` is the class
+    probability alone, for a classifier trained with IoU-aware targets (``DetectionLoss(quality="joint")``,
+    VarifocalNet): there the class score already ranks by localisation, and the quality branch, only
+    trained on positives, would add noise elsewhere.
     """
 
+    SCORES = ("cls_quality", "cls")
+
     def __init__(self, in_channels: int, num_classes: int = 1, tower_depth: int = 2, strides=(8, 16, 32),
-                 prior_prob: float = 0.01):
+                 prior_prob: float = 0.01, score: str = "cls_quality"):
         super().__init__()
-        self.num_classes, self.strides = num_classes, tuple(strides)
+        if score not in self.SCORES:
+            raise ValueError(f"detection head: score must be one of {self.SCORES}, got {score!r}")
+        self.num_classes, self.strides, self.score = num_classes, tuple(strides), score
         self.cls_tower = _tower(in_channels, tower_depth)
         self.reg_tower = _tower(in_channels, tower_depth)
         self.cls_logits = nn.Conv2d(in_channels, num_classes, 3, padding=1)
@@ -66,7 +77,11 @@ class DetectionHead(nn.Module):
         shapes = [tuple(f.shape[-2:]) for f in features]
         points = level_points(shapes, self.strides, features[0].device)
         strides = torch.cat([torch.full((len(p),), s, device=p.device, dtype=torch.float32) for p, s in zip(points, self.strides)])
-        return {"cls_logits": torch.cat(cls, 1), "box_ltrb": torch.cat(box, 1), "centerness": torch.cat(ctr, 1),
+        cls_logits, ctr_logits = torch.cat(cls, 1), torch.cat(ctr, 1)
+        scores = cls_logits.sigmoid()
+        if self.score == "cls_quality":
+            scores = (scores * ctr_logits.sigmoid()[..., None]).sqrt()
+        return {"cls_logits": cls_logits, "box_ltrb": torch.cat(box, 1), "centerness": ctr_logits, "scores": scores,
                 "points": torch.cat(points, 0), "strides": strides}
 
 
@@ -81,7 +96,7 @@ def postprocess_detections(out: dict, image_size: tuple[int, int], score_thresho
     """Per image: ``boxes (D, 4)`` xyxy clipped to ``image_size`` (H, W), ``scores (D,)``,
     ``labels (D,)``, and ``locations (D,)`` (index into the flattened locations, for ReID lookup)."""
     H, W = image_size
-    scores_all = (out["cls_logits"].sigmoid() * out["centerness"].sigmoid()[..., None]).sqrt()  # (N, L, K)
+    scores_all = out["scores"]  # (N, L, K)
     results = []
     for n in range(scores_all.shape[0]):
         scores = scores_all[n].flatten()  # (L*K,)

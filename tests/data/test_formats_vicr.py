@@ -88,9 +88,18 @@ def test_video_json_built_in_code_round_trips(tmp_path):
                                     action_timeline={0: ("walking", 1)}, action_summary=["walking"])})
     write_vicr_video(tmp_path / "clip.json", labels)
     assert read_vicr_video(tmp_path / "clip.json") == labels
+    # The project's inference adds per-frame detection and action scores; they round-trip too,
+    # and a file without them (V-ICR's own) still reads.
+    labels.persons["id_3"].frames[0] = VicrFrame(0, 0.0, (1, 2, 30, 60), "walking", 1, action_scores=(0.25, 0.75), score=0.9)
+    write_vicr_video(tmp_path / "scored.json", labels)
+    assert read_vicr_video(tmp_path / "scored.json") == labels
+    data = json.loads((tmp_path / "scored.json").read_text())
+    assert data["persons"]["id_3"]["frames"][0]["action_scores"] == [0.25, 0.75]
+    assert "action_scores" not in data["persons"]["id_3"]["frames"][1]
 
 
 @pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["persons"]["id_1"]["frames"][0].update(action_scores=["high"]), "action_scores: expected a list of numbers"),
     (lambda d: d["persons"]["id_1"]["frames"][0]["bbox"].pop("x2"), r"persons\.id_1\.frames\[0\]\.bbox: missing key 'x2'"),
     (lambda d: d["video"].update(fps="fast"), r"video\.fps: expected float"),
     (lambda d: d["persons"]["id_1"]["frames"][0].update(frame_idx=5000), "outside the video's 1521 frames"),

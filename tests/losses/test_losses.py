@@ -75,6 +75,25 @@ def test_detection_loss_is_lowest_for_the_perfect_prediction():
     assert none["det_cls"].item() == 0.0
 
 
+def test_varifocal_loss_targets_the_iou_and_ranks_tight_boxes_first():
+    from losses.detection_loss import varifocal_loss
+    target = torch.tensor([0.9, 0.3, 0.0, 0.0])
+    # The minimum sits at p = target for positives and p -> 0 for negatives.
+    at_target = torch.logit(torch.tensor([0.9, 0.3, 1e-4, 1e-4]))
+    assert varifocal_loss(at_target, target) < varifocal_loss(at_target + 0.5, target)
+    assert varifocal_loss(at_target, target) < varifocal_loss(at_target - 0.5, target)
+    # In the full loss, a sloppier box lowers the class target at its positives.
+    points, strides = _points()
+    boxes = torch.tensor([[[20.0, 10.0, 60.0, 100.0]]])
+    valid, labels = torch.ones(1, 1, dtype=torch.bool), torch.zeros(1, 1, dtype=torch.long)
+    joint = DetectionLoss(quality="joint")
+    tight, sloppy = _perfect_outputs(points, strides, boxes, valid, 1.0), _perfect_outputs(points, strides, boxes, valid, 0.6)
+    sloppy["cls_logits"] = tight["cls_logits"].clone()  # same (confident) classifier, worse boxes
+    assert joint(tight, boxes, labels, valid)["det_cls"] < joint(sloppy, boxes, labels, valid)["det_cls"]
+    with pytest.raises(ValueError, match="quality must be one of"):
+        DetectionLoss(quality="iou-ish")
+
+
 def test_reid_losses_rank_good_embeddings_first():
     ids = torch.tensor([0, 0, 1, 1, 2, 2])
     good = torch.nn.functional.normalize(torch.eye(3)[ids] + 0.01 * torch.randn(6, 3), dim=1)

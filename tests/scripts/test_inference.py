@@ -41,19 +41,6 @@ def test_detections_only_on_a_real_det_file(real_data, tmp_path):
     assert "done: 179 frames" in result.stdout
 
 
-@pytest.fixture(scope="module")
-def trained_checkpoint(small_dataset, tmp_path_factory):
-    """A tiny model trained briefly on the small synthetic dataset."""
-    from train.run import build_trainer, compose_config
-    runs = tmp_path_factory.mktemp("runs")
-    overrides = [f"data.root={small_dataset}", "data.size=[128,192]", "data.batch_size=2", "data.clip_len=4",
-                 "data.stride=2", "data.train_clip_step=4", "data.num_workers=0", "trainer.epochs=1",
-                 "trainer.max_steps=4", "trainer.image_every=0", f"runs_root={runs}"]
-    trainer = build_trainer(compose_config(overrides), run_dir=runs / "run")
-    trainer.fit()
-    return runs / "run" / "last.pt"
-
-
 def _video_from_sequence(seq_dir: Path, out: Path, frames: int = 20) -> Path:
     images = sorted((seq_dir / "img1").glob("*.jpg"))[:frames]
     first = cv2.imread(str(images[0]))

@@ -171,3 +171,28 @@ def test_bad_inputs():
         tracker.update(np.zeros((0, 4)), np.zeros(0), timestamp=0.5)
     with pytest.raises(ValueError):
         Tracker(low_score=0.7, high_score=0.5)
+
+
+def test_numpy_iou_equals_torchvision():
+    import torch
+    from torchvision.ops import box_iou
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 100, (7, 2)); a = np.concatenate([a, a + rng.uniform(1, 40, (7, 2))], 1)
+    b = rng.uniform(0, 100, (9, 2)); b = np.concatenate([b, b + rng.uniform(1, 40, (9, 2))], 1)
+    expected = box_iou(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    np.testing.assert_allclose(iou_matrix(a, b, dtype=np.float64), expected, rtol=1e-12, atol=1e-12)
+    assert iou_matrix(a, np.zeros((0, 4))).shape == (7, 0)
+
+
+def test_batched_gating_equals_per_track_mahalanobis():
+    from tracking.kalman_filter import gating_distances
+    filters = [BoxKalmanFilter(np.array([10, 10, 30, 60.0])), BoxKalmanFilter(np.array([100, 20, 140, 120.0]))]
+    for f in filters:
+        f.predict(0.1)
+    boxes = np.array([[12, 11, 31, 62.0], [98, 25, 139, 118.0], [50, 50, 60, 70.0]])
+    batched = gating_distances(filters, boxes)
+    for t, f in enumerate(filters):
+        z = xyxy_to_z(boxes)
+        S = f.kf.H @ f.kf.P @ f.kf.H.T + f.measurement_noise(f.z)
+        d = z - f.z
+        np.testing.assert_allclose(batched[t], np.einsum("ni,ij,nj->n", d, np.linalg.inv(S), d))

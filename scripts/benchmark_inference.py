@@ -1,0 +1,255 @@
+#!/usr/bin/env python
+"""Streaming inference speed: end to end (decode + network + tracker) per variant, association
+time per frame at 10 / 50 / 200 objects, peak memory, achieved GFLOP/s against a matmul, and the
+same end-to-end measure for ultralytics YOLO11n + ByteTrack when ultralytics is installed.
+
+    python scripts/benchmark_inference.py                       # PETS09-S2L1 frames, 640x384, 2 threads
+    python scripts/benchmark_inference.py --variants tiny --frames 100 --checkpoint runs/<run>/best.pt
+
+Each end-to-end measure runs in its own process (peak memory is that process's), reads the video
+frame by frame inside the timed loop, and skips ``--warmup`` frames. Without ``--checkpoint`` the
+networks have random weights: the compute per frame does not depend on the weights, but an
+untrained detector finds nobody, so the tracker and the per-track action head then cost nothing;
+the association rows and the ``action head`` row measure those parts on their own. YOLO11n is
+built from its yaml (random weights, no download) and follows ultralytics' own tracking loop.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_VIDEO = ROOT.parent / "shared" / "data" / "real" / "mot" / "PETS09-S2L1" / "vtest.avi"
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _frames(video: str, count: int):
+    from data.video import FrameStream
+    stream = FrameStream(video)
+    for n, (index, timestamp, frame) in enumerate(stream):
+        if n >= count:
+            break
+        yield index, timestamp, frame
+
+
+# ------------------------------------------------------------------------------ child runs
+def child_ours(args) -> dict:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from models.mot_action_net import build_model
+    from tracking.streaming import StreamingEngine
+    from tracking.tracker import Tracker
+    from train.checkpoint import load_model_from_checkpoint
+
+    torch.set_num_threads(args.threads)
+    size = (args.height, args.width)
+    clip_len, stride = 8, 2
+    if args.checkpoint:
+        model, state = load_model_from_checkpoint(args.checkpoint)
+        clip_len, stride = state.get("clip_len", 8), state.get("stride", 2)
+    else:
+        model = build_model(args.variant).eval()
+    engine = StreamingEngine(model=model, tracker=Tracker(fps=10.0), input_size=size, clip_len=clip_len, stride=stride)
+    total = args.warmup + args.frames
+    detections, start = 0, None
+    for n, (index, timestamp, frame) in enumerate(_frames(args.video, total)):
+        if n == args.warmup:
+            start = time.perf_counter()
+        result = engine.process(frame, index, timestamp)
+        if n >= args.warmup:
+            detections += result.detections
+    elapsed = time.perf_counter() - start
+    # FLOPs of one steady-state frame (the ring buffers are full by now).
+    frame = next(f for _, _, f in _frames(args.video, 1))
+    with FlopCounterMode(display=False) as counter:
+        engine.process(frame, total, total / 10.0)
+    return {"fps": args.frames / elapsed, "gflops_per_frame": counter.get_total_flops() / 1e9,
+            "detections_per_frame": detections / args.frames, "peak_rss_mb": _peak_rss_mb()}
+
+
+def child_yolo(args) -> dict:
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    import torch
+    import ultralytics.utils.torch_utils as torch_utils
+    from ultralytics import YOLO
+
+    # ultralytics sets torch to cpu_count - 1 threads; hold it to the same budget as ours.
+    torch_utils.NUM_THREADS = args.threads
+    torch.set_num_threads(args.threads)
+    model = YOLO("yolo11n.yaml")
+    total = args.warmup + args.frames
+    start = None
+    for n, (_, _, frame) in enumerate(_frames(args.video, total)):
+        if n == args.warmup:
+            start = time.perf_counter()
+        model.track(frame, persist=True, tracker="bytetrack.yaml", imgsz=(args.height, args.width), device="cpu",
+                    verbose=False)
+        torch.set_num_threads(args.threads)
+    elapsed = time.perf_counter() - start
+    return {"fps": args.frames / elapsed, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _run_child(kind: str, args, variant: str = "") -> dict | str:
+    cmd = [sys.executable, __file__, "--child", kind, "--variant", variant or "tiny", "--video", str(args.video),
+           "--frames", str(args.frames), "--warmup", str(args.warmup), "--threads", str(args.threads),
+           "--width", str(args.width), "--height", str(args.height)]
+    if args.checkpoint and kind == "ours":
+        cmd += ["--checkpoint", args.checkpoint]
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        lines = out.stderr.strip().splitlines()
+        return lines[-1] if lines else f"exit {out.returncode}"
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- in-process parts
+def matmul_gflops(threads: int, n: int = 1024, repeat: int = 20) -> float:
+    import torch
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeat):
+        a @ b
+    return 2 * n ** 3 * repeat / (time.perf_counter() - start) / 1e9
+
+
+def association_fps(num_objects: int, frames: int = 200, embeddings: bool = True, seed: int = 0) -> float:
+    """Tracker updates per second with ``num_objects`` people walking in a 1920x1080 frame, each
+    detected every frame with a little jitter (and a 128-d embedding when ``embeddings``)."""
+    import numpy as np
+
+    from tracking.tracker import Tracker
+
+    rng = np.random.default_rng(seed)
+    pos = rng.uniform([0, 0], [1800, 900], (num_objects, 2))
+    vel = rng.uniform(-40, 40, (num_objects, 2))
+    size = rng.uniform([30, 80], [60, 180], (num_objects, 2))
+    emb = rng.normal(size=(num_objects, 128))
+    tracker = Tracker(fps=25.0)
+    spent = 0.0
+    for k in range(frames):
+        pos = pos + vel / 25.0
+        boxes = np.concatenate([pos, pos + size], 1) + rng.normal(0, 1.0, (num_objects, 4))
+        scores = rng.uniform(0.6, 1.0, num_objects)
+        e = emb + rng.normal(0, 0.1, emb.shape) if embeddings else None
+        start = time.perf_counter()
+        tracker.update(boxes, scores, e, k / 25.0)
+        spent += time.perf_counter() - start
+    return frames / spent
+
+
+def action_head_ms(variant: str, tracks: int, threads: int, width: int, height: int) -> float:
+    """Per-frame cost of the action head on ``tracks`` tubes of 8 boxes (the streaming engine runs
+    it on every confirmed track each frame)."""
+    import torch
+
+    from models.mot_action_net import build_model
+    torch.set_num_threads(threads)
+    model = build_model(variant).eval()
+    p3 = torch.randn(8, model.fpn.out_channels, height // 8, width // 8)  # (T, C, H/8, W/8)
+    boxes = torch.tensor([100.0, 100.0, 140.0, 220.0]).expand(1, 8, tracks, 4).contiguous()
+    mask = torch.ones(1, 8, tracks, dtype=torch.bool)
+    with torch.no_grad():
+        for _ in range(2):
+            model.action_head(p3, boxes, mask)
+        start = time.perf_counter()
+        for _ in range(10):
+            model.action_head(p3, boxes, mask)
+    return (time.perf_counter() - start) / 10 * 1000
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--video", default=str(DEFAULT_VIDEO), help="any video OpenCV reads (default: PETS09-S2L1)")
+    p.add_argument("--variants", default="tiny,lite")
+    p.add_argument("--checkpoint", help="trained weights for the end-to-end runs (default: random weights)")
+    p.add_argument("--frames", type=int, default=150)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=384)
+    p.add_argument("--no-yolo", action="store_true", help="skip the YOLO11n + ByteTrack row")
+    p.add_argument("--json", help="write every figure here")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--variant", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(child_ours(args) if args.child == "ours" else child_yolo(args)))
+        return 0
+    if not Path(args.video).exists():
+        print(f"error: {args.video}: video not found", file=sys.stderr)
+        return 2
+    import torch
+    torch.set_num_threads(args.threads)
+    report = {"threads": args.threads, "size": [args.width, args.height], "frames": args.frames}
+    peak = matmul_gflops(args.threads)
+    report["matmul_gflops"] = peak
+    print(f"end to end on {Path(args.video).name}: {args.frames} frames at {args.width}x{args.height}, "
+          f"{args.threads} threads; matmul reaches {peak:.1f} GFLOP/s here")
+    print("| pipeline | fps | ms/frame | GFLOP/frame | GFLOP/s (% of matmul) | peak memory (MB) | detections/frame |")
+    print("|---|---|---|---|---|---|---|")
+    rows = {}
+    for variant in args.variants.split(","):
+        r = _run_child("ours", args, variant)
+        rows[variant] = r
+        if isinstance(r, str):
+            print(f"| {variant} | failed: {r} | | | | | |")
+            continue
+        achieved = r["gflops_per_frame"] * r["fps"]
+        print(f"| {variant} + tracker | {r['fps']:.1f} | {1000 / r['fps']:.1f} | {r['gflops_per_frame']:.2f} | "
+              f"{achieved:.1f} ({100 * achieved / peak:.0f}%) | {r['peak_rss_mb']:.0f} | {r['detections_per_frame']:.1f} |")
+    yolo = None
+    if not args.no_yolo:
+        try:
+            import ultralytics  # noqa: F401
+            yolo = _run_child("yolo", args)
+        except ImportError:
+            print("| YOLO11n + ByteTrack | not installed (pip install -e \".[bench]\") | | | | | |")
+        if isinstance(yolo, dict):
+            print(f"| YOLO11n + ByteTrack (ultralytics) | {yolo['fps']:.1f} | {1000 / yolo['fps']:.1f} | | | "
+                  f"{yolo['peak_rss_mb']:.0f} | |")
+        elif yolo is not None:
+            print(f"| YOLO11n + ByteTrack | failed: {yolo} | | | | | |")
+    rows["yolo11n_bytetrack"] = yolo
+    report["end_to_end"] = rows
+    if isinstance(yolo, dict):
+        for variant in args.variants.split(","):
+            if isinstance(rows.get(variant), dict):
+                print(f"{variant}: {rows[variant]['fps'] / yolo['fps']:.2f}x YOLO11n + ByteTrack's fps")
+    print("\n| association (tracker.update) | 10 objects | 50 objects | 200 objects |")
+    print("|---|---|---|---|")
+    assoc = {}
+    for emb in (False, True):
+        values = [association_fps(n, embeddings=emb) for n in (10, 50, 200)]
+        assoc["with_embeddings" if emb else "boxes_only"] = dict(zip(("10", "50", "200"), values))
+        print(f"| {'boxes + 128-d embeddings' if emb else 'boxes only'} | " + " | ".join(f"{v:,.0f} fps" for v in values) + " |")
+    report["association_fps"] = assoc
+    first = args.variants.split(",")[0]
+    ms = {n: action_head_ms(first, n, args.threads, args.width, args.height) for n in (1, 10)}
+    report["action_head_ms"] = ms
+    print(f"\naction head ({first}, tubes of 8 boxes): {ms[1]:.1f} ms per frame for 1 track, {ms[10]:.1f} ms for 10")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
