@@ -43,7 +43,8 @@ def validate(model, loader, device, fps: float = 10.0, score_threshold: float = 
         boxes, mask = batch["boxes"].to(device), batch["mask"].to(device)
         out = model(frames, boxes, mask)
         B, T = out["clip"]
-        dets = postprocess_detections(out["detections"], out["image_size"], score_threshold=score_threshold)
+        dets = postprocess_detections(out["detections"], out["image_size"], score_threshold=score_threshold,
+                                      **model.detection_head.nms_options())
         vis = batch["visibility"]
         for i, d in enumerate(dets):
             b, t = divmod(i, T)

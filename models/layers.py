@@ -13,6 +13,21 @@ class ConvBNAct(nn.Sequential):
                          nn.BatchNorm2d(c_out), nn.SiLU(inplace=True))
 
 
+def fuse_conv_bn(module: nn.Module) -> nn.Module:
+    """Fold each :class:`ConvBNAct`'s BatchNorm into its convolution, in place, for inference: the
+    eval-mode outputs stay the same (up to float rounding) and every frame skips one pass over
+    each feature map. The module must be in eval mode; it is not meant for training afterwards."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    if module.training:
+        raise ValueError("fuse_conv_bn: put the module in eval mode first (BatchNorm must use its running statistics)")
+    for child in module.modules():
+        if isinstance(child, ConvBNAct) and isinstance(child[1], nn.BatchNorm2d):
+            child[0] = fuse_conv_bn_eval(child[0], child[1])
+            child[1] = nn.Identity()
+    return module
+
+
 class Bottleneck(nn.Module):
     """Residual 3x3 -> 3x3 block."""
 

@@ -49,4 +49,8 @@ def linear_assignment(cost: np.ndarray, max_cost: float) -> tuple[np.ndarray, np
     r, c = linear_sum_assignment(np.minimum(cost, INFEASIBLE))
     keep = cost[r, c] <= max_cost
     matches = np.stack([r[keep], c[keep]], axis=1).astype(np.int64)
-    return matches, np.setdiff1d(np.arange(rows), matches[:, 0]), np.setdiff1d(np.arange(cols), matches[:, 1])
+    row_free = np.ones(rows, bool)
+    row_free[matches[:, 0]] = False
+    col_free = np.ones(cols, bool)
+    col_free[matches[:, 1]] = False
+    return matches, np.flatnonzero(row_free), np.flatnonzero(col_free)

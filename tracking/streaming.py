@@ -10,6 +10,7 @@ works on a letterboxed copy (aspect kept, padded to the model's input size).
 """
 from __future__ import annotations
 
+import copy
 from collections import deque
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from models.heads.detection import postprocess_detections
+from models.layers import fuse_conv_bn
 from tracking.tracker import Track, Tracker
 
 
@@ -72,8 +74,11 @@ class StreamingEngine:
 
     def __init__(self, *, model, tracker: Tracker, input_size: tuple[int, int], clip_len: int = 8, stride: int = 2,
                  conf_threshold: float = 0.1, nms_threshold: float = 0.6, device: str | torch.device = "cpu",
-                 action_every: int = 1):
-        self.model = model.eval().to(device)
+                 action_every: int = 1, fuse: bool = True):
+        # A private copy with BatchNorm folded into the convolutions (same outputs, less work per
+        # frame); the caller's model is left as it was.
+        self.model = fuse_conv_bn(copy.deepcopy(model).eval()) if fuse else model.eval()
+        self.model.to(device)
         self.tracker, self.input_size, self.device = tracker, tuple(input_size), torch.device(device)
         self.clip_len, self.stride, self.action_every = clip_len, stride, max(action_every, 1)
         self.conf_threshold, self.nms_threshold = conf_threshold, nms_threshold
@@ -110,7 +115,7 @@ class StreamingEngine:
         self.p3_buffer.append((index, p3))
         det = model.detection_head([p3, p4, p5])
         found = postprocess_detections(det, self.input_size, score_threshold=self.conf_threshold,
-                                       nms_threshold=self.nms_threshold)[0]
+                                       nms_threshold=self.nms_threshold, **model.detection_head.nms_options())[0]
         net_boxes = found["boxes"]
         embeddings = None
         if len(net_boxes):

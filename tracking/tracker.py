@@ -25,7 +25,7 @@ from collections import deque
 
 import numpy as np
 
-from tracking.kalman_filter import CHI2_95_4DOF, BoxKalmanFilter, gating_distances
+from tracking.kalman_filter import CHI2_95_4DOF, BoxKalmanFilter, gating_distances, predict_many, update_many
 from tracking.matching import INFEASIBLE, cosine_distance, iou_matrix, linear_assignment
 
 
@@ -64,11 +64,13 @@ class Track:
         self.updated_this_frame = False
 
     def update(self, box: np.ndarray, score: float, embedding: np.ndarray | None, timestamp: float, frame_index: int,
-               ema: float, embedding_min_score: float, reupdate_gap: float) -> None:
+               ema: float, embedding_min_score: float, reupdate_gap: float, filter_updated: bool = False) -> None:
+        """Take a matched detection. ``filter_updated``: the Kalman update was already done
+        (batched, by the tracker) and only the bookkeeping is left."""
         gap = timestamp - self.last_time
         if gap > reupdate_gap:
             self._reupdate(box, gap)
-        else:
+        elif not filter_updated:
             self.kf.update(box)
         self._saved_state = self.kf.state()
         self.last_observation = np.asarray(box, dtype=np.float64)
@@ -170,8 +172,9 @@ class Tracker:
             raise ValueError(f"timestamps must not go back: {timestamp} after {self.timestamp}")
         dt = 0.0 if self.timestamp is None else timestamp - self.timestamp
         self.timestamp = timestamp
+        predict_many([t.kf for t in self.tracks], dt)
         for t in self.tracks:
-            t.predict(dt)
+            t.updated_this_frame = False
 
         high = np.flatnonzero(scores >= self.high_score)
         low = np.flatnonzero((scores >= self.low_score) & (scores < self.high_score))
@@ -223,9 +226,15 @@ class Tracker:
 
     # ------------------------------------------------------------------------------------------
     def _apply(self, matches, boxes, scores, embeddings, timestamp) -> None:
+        reupdate_gap = 1.5 / self.fps
+        # Tracks observed recently take one Kalman update, batched; the others replay their gap.
+        plain = [(t, d) for t, d in matches if timestamp - t.last_time <= reupdate_gap]
+        update_many([t.kf for t, _ in plain], boxes[[d for _, d in plain]])
+        batched = {id(t) for t, _ in plain}
         for track, d in matches:
             track.update(boxes[d], float(scores[d]), None if embeddings is None else embeddings[d], timestamp,
-                         self.frame_index, self.embedding_ema, self.high_score, reupdate_gap=1.5 / self.fps)
+                         self.frame_index, self.embedding_ema, self.high_score, reupdate_gap=reupdate_gap,
+                         filter_updated=id(track) in batched)
             if track.state == TrackState.LOST:
                 track.state = TrackState.CONFIRMED
             elif track.state == TrackState.TENTATIVE and track.hits >= self.min_hits:

@@ -105,7 +105,8 @@ class TensorBoardHook:
 
         true = draw_tracks(frame, boxes, ids, names(batch["actions"][0, 0][m].tolist()))
         first = {k: (v[:1] if k in ("cls_logits", "box_ltrb", "centerness", "scores") else v) for k, v in out["detections"].items()}
-        det = postprocess_detections(first, out["image_size"], score_threshold=0.3)[0]
+        head = getattr(trainer.model, "module", trainer.model).detection_head
+        det = postprocess_detections(first, out["image_size"], score_threshold=0.3, **head.nms_options())[0]
         pred = draw_tracks(frame, det["boxes"].float().cpu().numpy(), captions=[f"{s:.2f}" for s in det["scores"].tolist()])
         pred = draw_tracks(pred, boxes, ids, names(out["action_logits"][0, 0].argmax(-1)[m].tolist()))
         return np.concatenate([true, pred], axis=1)[:, :, ::-1].copy()

@@ -174,7 +174,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> Trainer:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         runs_root = Path(cfg.runs_root) if Path(cfg.runs_root).is_absolute() else ROOT / cfg.runs_root
         run_dir = runs_root / f"{cfg.exp_name}-{stamp}"
-    hooks = [ValidationHook(val_loader, fps=val_set.sequences[0].fps), ProgressHook(total_steps), CheckpointHook()]
+    hooks = [ValidationHook(val_loader, fps=val_set.sequences[0].fps, every_epochs=max(1, tcfg.val_every)), ProgressHook(total_steps), CheckpointHook()]
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)

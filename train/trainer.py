@@ -34,6 +34,7 @@ class TrainerConfig:
     image_every: int = 200
     checkpoint_every: int = 0  # also save last.pt every N steps (0: at epoch ends and at the stop)
     best_metric: str = "mean"  # det_ap50 | reid_rank1 | action_acc | mean (of the three)
+    val_every: int = 1  # validate every N epochs (and always after the last)
     seed: int = 0
 
 

@@ -5,7 +5,7 @@ import math
 
 import torch
 from torch import nn
-from torchvision.ops import batched_nms
+from torchvision.ops import batched_nms, box_iou
 
 
 class Scale(nn.Module):
@@ -45,16 +45,24 @@ class DetectionHead(nn.Module):
     probability alone, for a classifier trained with IoU-aware targets (``DetectionLoss(quality="joint")``,
     VarifocalNet): there the class score already ranks by localisation, and the quality branch, only
     trained on positives, would add noise elsewhere.
+
+    ``nms`` and ``soft_sigma`` say how :func:`postprocess_detections` should suppress duplicates
+    for this head (``nms_options()``): ``"hard"`` (torchvision's batched NMS) or ``"soft"``
+    (Gaussian Soft-NMS); see that function.
     """
 
     SCORES = ("cls_quality", "cls")
+    NMS = ("hard", "soft")
 
     def __init__(self, in_channels: int, num_classes: int = 1, tower_depth: int = 2, strides=(8, 16, 32),
-                 prior_prob: float = 0.01, score: str = "cls_quality"):
+                 prior_prob: float = 0.01, score: str = "cls_quality", nms: str = "hard", soft_sigma: float = 0.5):
         super().__init__()
         if score not in self.SCORES:
             raise ValueError(f"detection head: score must be one of {self.SCORES}, got {score!r}")
+        if nms not in self.NMS or soft_sigma <= 0:
+            raise ValueError(f"detection head: nms must be one of {self.NMS} and soft_sigma > 0, got {nms!r}, {soft_sigma}")
         self.num_classes, self.strides, self.score = num_classes, tuple(strides), score
+        self.nms, self.soft_sigma = nms, soft_sigma
         self.cls_tower = _tower(in_channels, tower_depth)
         self.reg_tower = _tower(in_channels, tower_depth)
         self.cls_logits = nn.Conv2d(in_channels, num_classes, 3, padding=1)
@@ -62,6 +70,10 @@ class DetectionHead(nn.Module):
         self.centerness = nn.Conv2d(in_channels, 1, 3, padding=1)
         self.scales = nn.ModuleList(Scale(1.0) for _ in strides)
         nn.init.constant_(self.cls_logits.bias, -math.log((1 - prior_prob) / prior_prob))
+
+    def nms_options(self) -> dict:
+        """Keyword arguments for :func:`postprocess_detections` that this head was trained for."""
+        return {"nms": self.nms, "soft_sigma": self.soft_sigma}
 
     def forward(self, features: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         if len(features) != len(self.strides):
@@ -91,10 +103,45 @@ def decode_boxes(points: torch.Tensor, ltrb: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, sigma: float = 0.5,
+             score_threshold: float = 0.05, max_detections: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian Soft-NMS (Bodla et al., 2017), per class: the best box is kept and every other box
+    of its class has its score multiplied by ``exp(-IoU^2 / sigma)``; repeat while scores stay
+    above ``score_threshold``. Returns ``(kept indices, their decayed scores)`` in keeping order.
+    Duplicates of a person lose rank instead of vanishing, so two people standing close are both
+    kept while the loose second box around one of them drops below the real detections."""
+    if len(scores) == 0:
+        return torch.zeros(0, dtype=torch.long, device=scores.device), scores.new_zeros(0)
+    # Offsetting each class far apart makes one IoU computation class-aware (as batched_nms does).
+    shifted = boxes + (labels.to(boxes) * (boxes.max() + 1))[:, None]
+    scores = scores.clone()
+    alive = scores > score_threshold
+    kept, kept_scores = [], []
+    while len(kept) < max_detections and bool(alive.any()):
+        best = int(torch.where(alive, scores, scores.new_tensor(-1.0)).argmax())
+        kept.append(best)
+        kept_scores.append(scores[best].clone())
+        alive[best] = False
+        iou = box_iou(shifted[best:best + 1], shifted)[0]  # (D,)
+        scores = torch.where(alive, scores * torch.exp(-iou.square() / sigma), scores)
+        alive &= scores > score_threshold
+    return torch.tensor(kept, dtype=torch.long, device=boxes.device), torch.stack(kept_scores)
+
+
+@torch.no_grad()
 def postprocess_detections(out: dict, image_size: tuple[int, int], score_threshold: float = 0.05,
-                           nms_threshold: float = 0.6, pre_nms_top_k: int = 1000, max_detections: int = 100) -> list[dict]:
+                           nms_threshold: float = 0.6, pre_nms_top_k: int = 1000, max_detections: int = 100,
+                           nms: str = "hard", soft_sigma: float = 0.5) -> list[dict]:
     """Per image: ``boxes (D, 4)`` xyxy clipped to ``image_size`` (H, W), ``scores (D,)``,
-    ``labels (D,)``, and ``locations (D,)`` (index into the flattened locations, for ReID lookup)."""
+    ``labels (D,)``, and ``locations (D,)`` (index into the flattened locations, for ReID lookup),
+    highest score first.
+
+    ``nms="hard"`` removes boxes overlapping a better one by IoU > ``nms_threshold``;
+    ``nms="soft"`` decays their scores instead (:func:`soft_nms`, ``soft_sigma``). Pass the
+    head's own choice with ``**head.nms_options()``.
+    """
+    if nms not in DetectionHead.NMS:
+        raise ValueError(f"nms must be one of {DetectionHead.NMS}, got {nms!r}")
     H, W = image_size
     scores_all = out["scores"]  # (N, L, K)
     results = []
@@ -109,6 +156,10 @@ def postprocess_detections(out: dict, image_size: tuple[int, int], score_thresho
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, W)
         boxes[:, 1::2] = boxes[:, 1::2].clamp(0, H)
         s = scores[idx]
-        kept = batched_nms(boxes, s, label, nms_threshold)[:max_detections]
-        results.append({"boxes": boxes[kept], "scores": s[kept], "labels": label[kept], "locations": loc[kept]})
+        if nms == "soft":
+            kept, s_kept = soft_nms(boxes, s, label, soft_sigma, score_threshold, max_detections)
+        else:
+            kept = batched_nms(boxes, s, label, nms_threshold)[:max_detections]
+            s_kept = s[kept]
+        results.append({"boxes": boxes[kept], "scores": s_kept, "labels": label[kept], "locations": loc[kept]})
     return results

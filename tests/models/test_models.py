@@ -105,3 +105,41 @@ def test_box_motion_features():
     assert f[0].tolist()[:5] == [1.0, 0.0, 0.0, 0.0, 0.0]
     assert f[1, 1].item() == pytest.approx(5 / 20)  # moved half a width = a quarter of the height
     assert (f[2] == 0).all()  # absent frame
+
+
+def test_fused_batchnorm_gives_the_same_outputs():
+    import copy
+    from models.layers import fuse_conv_bn
+    model = build_model("tiny", num_actions=3).eval()
+    # Non-trivial running statistics, as after training.
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    frames = torch.rand(1, 2, 3, 64, 96)
+    boxes = torch.tensor([8.0, 8.0, 40.0, 60.0]).expand(1, 2, 1, 4).contiguous()
+    mask = torch.ones(1, 2, 1, dtype=torch.bool)
+    with torch.no_grad():
+        ref = model(frames, boxes, mask)
+        fused = fuse_conv_bn(copy.deepcopy(model))
+        out = fused(frames, boxes, mask)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    torch.testing.assert_close(out["detections"]["cls_logits"], ref["detections"]["cls_logits"], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out["action_logits"], ref["action_logits"], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="eval mode"):
+        fuse_conv_bn(build_model("tiny", num_actions=3).train())
+
+
+def test_soft_nms_decays_duplicates_and_keeps_neighbours():
+    from models.heads.detection import soft_nms
+    boxes = torch.tensor([[0, 0, 10, 30.0], [1, 0, 11, 31.0], [12, 0, 22, 30.0], [0, 0, 10, 30.0]])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
+    labels = torch.tensor([0, 0, 0, 1])  # the last is another class: untouched by class 0
+    kept, decayed = soft_nms(boxes, scores, labels, sigma=0.5, score_threshold=0.01)
+    assert kept.tolist() == [0, 2, 3, 1]  # the near-duplicate falls behind the neighbour and the other class
+    from torchvision.ops import box_iou
+    expected = 0.8 * torch.exp(-box_iou(boxes[:1], boxes[1:2])[0, 0] ** 2 / 0.5)
+    assert decayed[3].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert decayed[:3].tolist() == pytest.approx([0.9, 0.7, 0.6])  # the neighbour barely overlaps: IoU 0
+    kept, _ = soft_nms(boxes, scores, labels, max_detections=2)
+    assert len(kept) == 2

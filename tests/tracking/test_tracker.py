@@ -196,3 +196,39 @@ def test_batched_gating_equals_per_track_mahalanobis():
         S = f.kf.H @ f.kf.P @ f.kf.H.T + f.measurement_noise(f.z)
         d = z - f.z
         np.testing.assert_allclose(batched[t], np.einsum("ni,ij,nj->n", d, np.linalg.inv(S), d))
+
+
+def test_batched_predict_equals_filterpy_predict():
+    from tracking.kalman_filter import predict_many
+    boxes = [np.array([10, 10, 30, 60.0]), np.array([100, 20, 140, 120.0]), np.array([5, 5, 6, 6.0])]
+    single = [BoxKalmanFilter(b) for b in boxes]
+    batched = [BoxKalmanFilter(b) for b in boxes]
+    for f, g, v in zip(single, batched, ([3, -2, 1, 0.5], [-10, 4, 0, 2], [0, 0, -50, -50])):
+        for k in (f, g):  # give them velocities, and a shrinking one to hit the 1-pixel floor
+            k.kf.x[4:, 0] = v
+    for dt in (0.1, 0.25):
+        for f in single:
+            f.predict(dt)
+        predict_many(batched, dt)
+        for f, g in zip(single, batched):
+            np.testing.assert_allclose(g.kf.x, f.kf.x, rtol=1e-12)
+            np.testing.assert_allclose(g.kf.P, f.kf.P, rtol=1e-12)
+    with pytest.raises(ValueError, match="time step"):
+        predict_many(batched, -0.1)
+
+
+def test_batched_update_equals_filterpy_update():
+    from tracking.kalman_filter import update_many
+    start = [np.array([10, 10, 30, 60.0]), np.array([100, 20, 140, 120.0])]
+    measured = np.array([[12, 9, 33, 63.0], [97, 25, 139, 118.0]])
+    single = [BoxKalmanFilter(b) for b in start]
+    batched = [BoxKalmanFilter(b) for b in start]
+    for f, g in zip(single, batched):
+        f.predict(0.2)
+        g.predict(0.2)
+    for f, b in zip(single, measured):
+        f.update(b)
+    update_many(batched, measured)
+    for f, g in zip(single, batched):
+        np.testing.assert_allclose(g.kf.x, f.kf.x, rtol=1e-10)
+        np.testing.assert_allclose(g.kf.P, f.kf.P, rtol=1e-10, atol=1e-10)
