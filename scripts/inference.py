@@ -139,7 +139,7 @@ def run(args) -> dict:
                 tracks = tracker.update(rows.boxes[keep], rows.conf[keep], None, timestamp)
             recorder.add(index, timestamp, tracks)
             for t in tracks:
-                box = t.last_observation
+                box = t.box
                 trail = trails.setdefault(t.track_id, [])
                 trail.append(((box[0] + box[2]) / 2, box[3]))
                 del trail[:-args.trail]
@@ -151,7 +151,7 @@ def run(args) -> dict:
                         captions.append(f"{action_names[a]} {t.action_probs[a]:.2f}")
                     else:
                         captions.append(f"{t.score:.2f}")
-                drawn = draw_tracks(frame, np.array([t.last_observation for t in tracks]).reshape(-1, 4),
+                drawn = draw_tracks(frame, np.array([t.box for t in tracks]).reshape(-1, 4),
                                     [t.track_id for t in tracks], captions,
                                     trails={t.track_id: trails[t.track_id] for t in tracks} if args.trail else None,
                                     thickness=2 if frame.shape[0] > 400 else 1,

@@ -101,11 +101,20 @@ class BoxKalmanFilter:
         self.kf.x, self.kf.P = state[0].copy(), state[1].copy()
 
 
+def predicted_boxes(filters: list[BoxKalmanFilter]) -> np.ndarray:
+    """``(T, 4)`` xyxy boxes of the filters' current states (``box`` of each, batched)."""
+    if not filters:
+        return np.zeros((0, 4))
+    z = np.stack([f.kf.x[:4, 0] for f in filters])
+    half = np.maximum(z[:, 2:4], 1e-3) / 2
+    return np.concatenate([z[:, :2] - half, z[:, :2] + half], axis=1)
+
+
 def predict_many(filters: list[BoxKalmanFilter], dt: float) -> None:
     """``predict(dt)`` for every filter in one batched computation — the same equations as
     filterpy's ``KalmanFilter.predict`` (``x = F x``, ``P = F P F^T + Q``), without its per-call
-    overhead, which dominated the tracker's time per frame. The filters' state stays in their
-    filterpy objects (``x``, ``P``, and ``x_prior``/``P_prior`` as filterpy leaves them)."""
+    overhead, which dominated the tracker's time per frame. The state stays in the filterpy
+    objects (``x``, ``P``; new arrays, never edited in place)."""
     if not filters:
         return
     if dt < 0:
@@ -124,9 +133,7 @@ def predict_many(filters: list[BoxKalmanFilter], dt: float) -> None:
     P[:, diagonal, diagonal] += q
     x[:, 2:4] = np.maximum(x[:, 2:4], 1.0)  # a box never shrinks below a pixel
     for k, f in enumerate(filters):
-        f.kf.x = x[k].reshape(8, 1)
-        f.kf.P = P[k]
-        f.kf.x_prior, f.kf.P_prior = f.kf.x.copy(), f.kf.P.copy()
+        f.kf.x, f.kf.P = x[k, :, None], P[k]
 
 
 def update_many(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray) -> None:
@@ -149,9 +156,7 @@ def update_many(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray) -> None:
     I_KH[:, :, :4] -= K
     P = I_KH @ P @ I_KH.transpose(0, 2, 1) + K @ R @ K.transpose(0, 2, 1)
     for k, f in enumerate(filters):
-        f.kf.x = x[k].reshape(8, 1)
-        f.kf.P = P[k]
-        f.kf.x_post, f.kf.P_post = f.kf.x.copy(), f.kf.P.copy()
+        f.kf.x, f.kf.P = x[k, :, None], P[k]
 
 
 def gating_distances(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray) -> np.ndarray:
@@ -162,7 +167,10 @@ def gating_distances(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray) -> 
         return np.zeros((len(filters), len(boxes)))
     zs = xyxy_to_z(boxes)  # (N, 4)
     x = np.stack([f.kf.x[:4, 0] for f in filters])  # (T, 4)
-    # H = [I 0], so H P H^T is the top-left 4x4 block of P.
-    S = np.stack([f.kf.P[:4, :4] + f.measurement_noise(f.kf.x[:4, 0]) for f in filters])  # (T, 4, 4)
+    # H = [I 0], so H P H^T is the top-left 4x4 block of P; R is measurement_noise(x), batched.
+    S = np.stack([f.kf.P[:4, :4] for f in filters])  # (T, 4, 4)
+    std = np.array([f.std_measurement for f in filters]) * np.maximum(x[:, 3], 1.0)
+    diagonal = np.arange(4)
+    S[:, diagonal, diagonal] += (std ** 2)[:, None]
     diff = zs[None] - x[:, None]  # (T, N, 4)
     return np.einsum("tni,tij,tnj->tn", diff, np.linalg.inv(S), diff)

@@ -23,7 +23,7 @@ class TrackRecorder:
     def add(self, index: int, timestamp: float, tracks: list[Track]) -> None:
         self.num_frames += 1
         for t in tracks:
-            box = np.asarray(t.last_observation, dtype=np.float64)
+            box = np.asarray(t.box, dtype=np.float64)  # the filtered estimate, as ByteTrack reports
             self._rows.append((index + 1, t.track_id, box, float(t.score)))
             probs = t.action_probs
             action_id = int(probs.argmax()) if probs is not None else None

@@ -13,6 +13,11 @@ from losses.combined_loss import TASKS
 from train.progress import ProgressBar
 
 
+def fresh_metrics(trainer) -> bool:
+    """Validation ran at this step (epochs between ``val_every`` ones have none of their own)."""
+    return bool(trainer.metrics) and getattr(trainer, "metrics_step", None) == trainer.global_step
+
+
 class ValidationHook:
     """Validates the EMA (or plain) weights after each epoch and at the end; tracks the best."""
 
@@ -23,7 +28,7 @@ class ValidationHook:
     def _run(self, trainer) -> None:
         if self.loader is None or trainer.rank != 0 or self._validated_at == trainer.global_step:
             return
-        self._validated_at = trainer.global_step
+        self._validated_at = trainer.metrics_step = trainer.global_step
         metrics = validate(trainer.eval_model, self.loader, trainer.device, fps=self.fps)
         values = [v for v in metrics.values() if not math.isnan(v)]
         metrics["mean"] = float(np.mean(values)) if values else float("nan")
@@ -81,8 +86,9 @@ class TensorBoardHook:
             self.writer.add_image("train/pred_vs_true", self._image(trainer), step, dataformats="HWC")
 
     def after_epoch(self, trainer) -> None:
-        for k, v in trainer.metrics.items():
-            self.writer.add_scalar(f"val/{k}", v, trainer.global_step)
+        if fresh_metrics(trainer):
+            for k, v in trainer.metrics.items():
+                self.writer.add_scalar(f"val/{k}", v, trainer.global_step)
         self.writer.flush()
 
     def after_train(self, trainer) -> None:
@@ -131,7 +137,7 @@ class ProgressHook:
                                              f"w[{' '.join(f'{weights[t]:.2f}' for t in TASKS)}]")
 
     def after_epoch(self, trainer) -> None:
-        if trainer.rank == 0 and trainer.metrics:
+        if trainer.rank == 0 and fresh_metrics(trainer):
             self.bar.close()
             print(f"epoch {trainer.epoch}: " + " ".join(f"{k} {v:.4f}" for k, v in trainer.metrics.items()),
                   file=self.stream, flush=True)
