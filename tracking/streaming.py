@@ -131,8 +131,10 @@ class StreamingEngine:
         return FrameResult(index, timestamp, tracks, len(boxes), boxes, scores)
 
     def _actions(self, tracks: list[Track], timestamp: float) -> None:
-        """Action head on each track's tube over the buffered window; the per-frame probabilities
-        of the frames where the track was seen are averaged, then smoothed over time by the track."""
+        """Action head on each track's tube over the buffered window; the probabilities at the
+        newest frame (which the recurrent head computes with the whole window as context) are
+        smoothed over time by the track. Averaging the whole window instead made the reported
+        action lag the person by most of the window."""
         window = self._window(self.p3_buffer)
         frames = [i for i, _ in window]
         T, N = len(window), len(tracks)
@@ -147,7 +149,6 @@ class StreamingEngine:
         p3 = torch.cat([p for _, p in window], dim=0)  # (T, C, h, w)
         mask_t = torch.from_numpy(mask).to(self.device)
         logits = self.model.action_head(p3, torch.from_numpy(boxes).to(self.device), mask_t)  # (1, T, N, A)
-        probs = logits.softmax(-1)[0] * mask_t[0][..., None]  # (T, N, A)
-        mean = (probs.sum(0) / mask_t[0].sum(0).clamp(min=1)[:, None]).cpu().numpy()  # (N, A)
+        now = logits.softmax(-1)[0, -1].cpu().numpy()  # (N, A): every track passed in was seen this frame
         for n, track in enumerate(tracks):
-            track.add_action(mean[n], timestamp, self.tracker.action_smoothing)
+            track.add_action(now[n], timestamp, self.tracker.action_smoothing)

@@ -125,7 +125,7 @@ class Tracker:
     ``reid_max_distance`` (0.3) is the largest cosine distance for re-finding a lost track;
     ``motion_horizon_s`` (0.5) how long a track may go unobserved before it is matched on
     appearance alone; ``lost_buffer_s`` (3.0) how long a lost track is kept; ``min_hits`` (3)
-    matches confirm a track; ``embedding_ema`` (0.9) and ``action_smoothing`` (0.7) are the EMA
+    matches confirm a track; ``embedding_ema`` (0.9) and ``action_smoothing`` (0.4, chosen on the synthetic val split) are the EMA
     factors of the appearance and action; ``history`` (16) boxes are kept per track for action
     tubes; ``fps`` (10) is used when ``update`` gets no timestamp; ``observation_recovery``
     (True) enables the OC-SORT steps. ``min_hits`` and ``lost_buffer_s`` were chosen on
@@ -136,7 +136,7 @@ class Tracker:
     def __init__(self, *, high_score: float = 0.5, low_score: float = 0.1, new_track_score: float = 0.6,
                  match_cost: float = 0.8, low_match_iou: float = 0.5, unconfirmed_match_iou: float = 0.3,
                  appearance_weight: float = 0.5, reid_max_distance: float = 0.3, motion_horizon_s: float = 0.5,
-                 lost_buffer_s: float = 3.0, min_hits: int = 3, embedding_ema: float = 0.9, action_smoothing: float = 0.7,
+                 lost_buffer_s: float = 3.0, min_hits: int = 3, embedding_ema: float = 0.9, action_smoothing: float = 0.4,
                  history: int = 16, fps: float = 10.0, observation_recovery: bool = True,
                  gate: float = CHI2_95_4DOF * 4, kalman: dict | None = None):
         if not 0 <= low_score <= high_score <= 1:

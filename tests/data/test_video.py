@@ -50,3 +50,23 @@ def test_pets09_video(real_data):
     first = reader.read(0)
     again = reader.read(300)
     assert first.shape == (576, 768, 3) and np.abs(first.astype(int) - again).mean() > 1
+
+
+def test_corrupt_frame_mid_stream_is_skipped_and_counted(tmp_path):
+    from data.video import FrameStream
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for k in range(5):
+        image = np.full((24, 32, 3), 40 * k, np.uint8)
+        if k == 2:
+            (folder / f"{k:06d}.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+        else:
+            cv2.imwrite(str(folder / f"{k:06d}.jpg"), image)
+    stream = FrameStream(folder, fps=5)
+    with pytest.warns(UserWarning, match="000002.jpg: undecodable image skipped"):
+        frames = list(stream)
+    # The stream goes on after the bad frame, and indices/timestamps keep the real frame numbers.
+    assert [index for index, _, _ in frames] == [0, 1, 3, 4]
+    assert frames[2][1] == pytest.approx(3 / 5)
+    assert int(frames[3][2].mean()) == pytest.approx(160, abs=2)
+    assert stream.skipped == 1
