@@ -20,3 +20,19 @@ class FormatError(InputError):
         self.message = message
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
+
+
+def run_cli(run, args) -> int:
+    """A script's ``main``: ``run(args)``, with :class:`InputError` printed as its one line (exit 2)
+    and Ctrl-C as one line (exit 130) instead of a traceback."""
+    import sys
+
+    try:
+        run(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from data.errors import FormatError, InputError  # noqa: E402
+from data.errors import FormatError, InputError, run_cli  # noqa: E402
 
 DEFAULT_DATASETS = {"synthetic": ROOT / "data" / "generated" / "synthetic"}
 
@@ -494,16 +494,7 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(run, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from data.errors import InputError  # noqa: E402
+from data.errors import InputError, run_cli  # noqa: E402
 
 
 def has_display() -> bool:
@@ -200,15 +200,7 @@ def run(args) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     warnings.simplefilter("default")
-    try:
-        run(args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(run, args)
 
 
 if __name__ == "__main__":
