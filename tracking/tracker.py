@@ -80,9 +80,9 @@ class Track:
         self.last_time, self.score = timestamp, score
         self.hits += 1
         if embedding is not None and score >= embedding_min_score:  # only confident views shape the appearance
-            e = embedding / max(np.linalg.norm(embedding), 1e-12)
-            self.embedding = e if self.embedding is None else ema * self.embedding + (1 - ema) * e
-            self.embedding /= max(np.linalg.norm(self.embedding), 1e-12)
+            e = embedding / max(float(np.sqrt(embedding @ embedding)), 1e-12)
+            e = e if self.embedding is None else ema * self.embedding + (1 - ema) * e
+            self.embedding = e / max(float(np.sqrt(e @ e)), 1e-12)
         self.history.append((frame_index, self.last_observation))
         self.updated_this_frame = True
 
