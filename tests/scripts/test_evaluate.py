@@ -64,6 +64,17 @@ def test_checkpoint_on_a_synthetic_split(trained_checkpoint, small_dataset, tmp_
     metrics2 = json.loads((tmp_path / "again" / "metrics.json").read_text())["metrics"]["COMBINED"]
     for key in ("mota", "idf1", "HOTA", "action_frame_mAP", "id_action_acc"):
         assert metrics2[key] == pytest.approx(metrics[key]), key
+    # V-ICR JSON alone (boxes and actions from the JSON, no MOT file) scores the same tracks.
+    json_only = tmp_path / "json_only"
+    json_only.mkdir()
+    for f in (tmp_path / "results").glob("*.json"):
+        (json_only / f.name).write_bytes(f.read_bytes())
+    third = run("--results", json_only, "--dataset", small_dataset, "--split", "test", "--out-dir", tmp_path / "third",
+                "--no-plots")
+    assert third.returncode == 0, third.stderr
+    metrics3 = json.loads((tmp_path / "third" / "metrics.json").read_text())["metrics"]["COMBINED"]
+    assert metrics3["num_predictions"] == metrics["num_predictions"]
+    assert metrics3["mota"] == pytest.approx(metrics["mota"], abs=0.5)  # JSON boxes are rounded to 1e-3
 
 
 def _gt(tmp_path, name="seq-a", frames=5, layout_cols=9):
