@@ -61,10 +61,6 @@ class Track:
         detection: +1.6 HOTA, +2.0 IDF1 on the public-detection benchmark)."""
         return self.kf.box
 
-    def predict(self, dt: float) -> None:
-        self.kf.predict(dt)
-        self.updated_this_frame = False
-
     def update(self, box: np.ndarray, score: float, embedding: np.ndarray | None, timestamp: float, frame_index: int,
                ema: float, embedding_min_score: float, reupdate_gap: float, filter_updated: bool = False) -> None:
         """Take a matched detection. ``filter_updated``: the Kalman update was already done
