@@ -37,13 +37,23 @@ class TemporalEncoder(nn.Module):
         nn.init.zeros_(self.out_proj.bias)
         self.register_buffer("position", sinusoidal_encoding(max_frames, d_model), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C, H, W = x.shape
         if C != self.channels or T > self.max_frames:
             raise ValueError(f"temporal encoder expects (B, T<={self.max_frames}, {self.channels}, H, W), got {tuple(x.shape)}")
         tokens = x.permute(0, 3, 4, 1, 2).reshape(B * H * W, T, C)  # (B*H*W, T, C)
         h = self.in_proj(tokens) + self.position[:T]
         mask = nn.Transformer.generate_square_subsequent_mask(T, device=x.device) if self.causal else None
-        h = self.encoder(h, mask=mask, is_causal=self.causal)
-        update = self.out_proj(h).reshape(B, H, W, T, C).permute(0, 3, 4, 1, 2)  # (B, T, C, H, W)
+        return self.encoder(h, mask=mask, is_causal=self.causal)  # (B*H*W, T, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C, H, W = x.shape
+        update = self.out_proj(self._encode(x)).reshape(B, H, W, T, C).permute(0, 3, 4, 1, 2)  # (B, T, C, H, W)
         return x + update
+
+    def forward_last(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward(x)[:, -1]`` — the newest frame only, ``(B, C, H, W)`` — without projecting and
+        reshaping the other frames' outputs (streaming needs only the newest)."""
+        B, T, C, H, W = x.shape
+        h = self._encode(x)[:, -1]  # (B*H*W, d_model)
+        return x[:, -1] + self.out_proj(h).reshape(B, H, W, C).permute(0, 3, 1, 2)  # (B, C, H, W)

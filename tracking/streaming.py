@@ -112,7 +112,7 @@ class StreamingEngine:
         self.c5_buffer.append(c5)
         window = self._window(self.c5_buffer)
         c5_clip = torch.stack(window, dim=1)  # (1, t, C, h, w)
-        c5_now = model.temporal(c5_clip)[:, -1]  # (1, C, h, w): the newest frame, seeing the past
+        c5_now = model.temporal.forward_last(c5_clip)  # (1, C, h, w): the newest frame, seeing the past
         p3, p4, p5 = model.fpn([c3, c4, c5_now])
         self.p3_buffer.append((index, p3))
         det = model.detection_head([p3, p4, p5])

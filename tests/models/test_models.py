@@ -143,3 +143,12 @@ def test_soft_nms_decays_duplicates_and_keeps_neighbours():
     assert decayed[:3].tolist() == pytest.approx([0.9, 0.7, 0.6])  # the neighbour barely overlaps: IoU 0
     kept, _ = soft_nms(boxes, scores, labels, max_detections=2)
     assert len(kept) == 2
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_temporal_forward_last_is_the_newest_frame_of_forward(causal):
+    enc = TemporalEncoder(channels=32, d_model=16, num_layers=2, num_heads=2, causal=causal).eval()
+    torch.nn.init.normal_(enc.out_proj.weight)  # zero-initialised: make the update visible
+    x = torch.randn(2, 5, 32, 3, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(enc.forward_last(x), enc(x)[:, -1], rtol=1e-5, atol=1e-5)
