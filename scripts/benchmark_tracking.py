@@ -61,8 +61,7 @@ def load_sequences(root: Path, names: list[str]) -> list[BenchSequence]:
         last = int(gt.frame.max()) if len(gt) else 0
         det = read_mot_file(d / "det" / "det.txt")
         det = det.select(det.frame <= last)
-        cols = len((d / "gt" / "gt.txt").read_text().split("\n", 1)[0].split(","))
-        out.append(BenchSequence(name, det, gt, last, info.frame_rate, info.width, info.height, cols == 9))
+        out.append(BenchSequence(name, det, gt, last, info.frame_rate, info.width, info.height, gt.layout == "mot16"))
     return out
 
 

@@ -119,12 +119,11 @@ def find_gt_sequences(gt_root: Path, only: list[str] | None) -> dict[str, GtSequ
         name = info.name if info else d.name
         if len(gt) and info and gt.frame.max() > info.seq_length:
             raise FormatError(path, f"frame {gt.frame.max()} beyond seqLength={info.seq_length} of {d / 'seqinfo.ini'}")
-        num_cols = len(path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0].split(","))
         actions_path = path.parent / "actions.txt"
         sequences[name] = GtSequence(
             name=name, root=d, gt=gt, gt_path=path,
             num_frames=info.seq_length if info else int(gt.frame.max()) if len(gt) else 0,
-            fps=info.frame_rate if info else 0.0, class_aware=num_cols == 9,
+            fps=info.frame_rate if info else 0.0, class_aware=gt.layout == "mot16",
             actions=read_action_sidecar(actions_path) if actions_path.is_file() else {})
     if only:
         unknown = sorted(set(only) - set(sequences))
@@ -190,7 +189,7 @@ def load_results(seq: GtSequence, files: dict[str, Path], label_map, allow_empty
     rows, source = None, files.get("txt") or files.get("json")
     if "txt" in files:
         rows = read_mot_file(files["txt"])
-        if len(rows) and (rows.class_id != 1).any() and len(files["txt"].read_text().split("\n", 1)[0].split(",")) == 9:
+        if rows.layout == "mot16" and (rows.class_id != 1).any():
             bad = int(rows.class_id[rows.class_id != 1][0])
             raise FormatError(files["txt"], f"class id {bad} in a tracker result: only pedestrians (class 1) are scored")
     video = read_vicr_video(files["json"]) if "json" in files else None
@@ -243,8 +242,6 @@ def load_results(seq: GtSequence, files: dict[str, Path], label_map, allow_empty
 
 # ----------------------------------------------------------------------------- checkpoint run
 def run_checkpoint(args, sequences: dict[str, GtSequence], out_dir: Path) -> dict[str, SequenceResult]:
-    import torch
-
     from data.formats.mot import MotRows, write_mot_file
     from data.formats.vicr import write_vicr_video
     from data.sequences import MotSequence
@@ -253,9 +250,9 @@ def run_checkpoint(args, sequences: dict[str, GtSequence], out_dir: Path) -> dic
     from tracking.tracker import Tracker
     from train.checkpoint import load_model_from_checkpoint
     from train.progress import ProgressBar
+    from train.run import resolve_device
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = resolve_device(args.device)
     model, state = load_model_from_checkpoint(args.checkpoint, device)
     action_names = list(state.get("action_names", []))
     out_dir.mkdir(parents=True, exist_ok=True)

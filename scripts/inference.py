@@ -85,7 +85,6 @@ def _frames_for_detections(args, det_path: Path):
 
 def run(args) -> dict:
     import cv2
-    import torch
 
     from data.formats.mot import write_mot_file
     from data.formats.vicr import write_vicr_video
@@ -93,9 +92,9 @@ def run(args) -> dict:
     from tracking.recorder import TrackRecorder
     from tracking.tracker import Tracker
     from train.progress import ProgressBar
+    from train.run import resolve_device
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = resolve_device(args.device)
     action_names: list[str] = []
     engine = None
     if args.detections:

@@ -62,9 +62,12 @@ class FrameResult:
     index: int
     timestamp: float
     tracks: list[Track]  # confirmed tracks observed in this frame
-    detections: int
-    detection_boxes: np.ndarray | None = None  # (D, 4) xyxy in the frame's pixels: the network's raw output
-    detection_scores: np.ndarray | None = None  # (D,)
+    detection_boxes: np.ndarray  # (D, 4) xyxy in the frame's pixels: the network's raw output
+    detection_scores: np.ndarray  # (D,)
+
+    @property
+    def detections(self) -> int:
+        return len(self.detection_boxes)
 
 
 class StreamingEngine:
@@ -128,7 +131,7 @@ class StreamingEngine:
         tracks = self.tracker.update(boxes, scores, embeddings, timestamp)
         if tracks and index % self.action_every == 0:
             self._actions(tracks, timestamp)
-        return FrameResult(index, timestamp, tracks, len(boxes), boxes, scores)
+        return FrameResult(index, timestamp, tracks, boxes, scores)
 
     def _actions(self, tracks: list[Track], timestamp: float) -> None:
         """Action head on each track's tube over the buffered window; the probabilities at the

@@ -53,7 +53,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; a CUDA device asked for on a machine without one is an
+    :class:`InputError`."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -132,7 +134,7 @@ def build_criterion(loss_cfg: DictConfig, num_identities: int, embedding_dim: in
 def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> Trainer:
     """Datasets, model, loss, optimizer, schedule, hooks and (when ``cfg.resume``) the restored
     state, ready for ``fit()``."""
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     rank, world = _init_distributed(device)
     seed_everything(cfg.seed + rank)
     train_set, val_set, label_map = build_datasets(cfg.data, rank)

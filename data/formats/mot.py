@@ -46,6 +46,7 @@ class MotRows:
     class_id: np.ndarray  # (N,) int
     visibility: np.ndarray  # (N,) float in [0, 1]
     world: np.ndarray = field(default=None)  # (N, 3) float, -1 when unknown
+    layout: str | None = None  # "mot15" / "mot16" as read from a file (None: built in code)
 
     def __post_init__(self):
         n = len(self.frame)
@@ -73,7 +74,7 @@ class MotRows:
 
     def select(self, mask: np.ndarray) -> "MotRows":
         return MotRows(self.frame[mask], self.track_id[mask], self.boxes[mask], self.conf[mask],
-                       self.class_id[mask], self.visibility[mask], self.world[mask])
+                       self.class_id[mask], self.visibility[mask], self.world[mask], self.layout)
 
     def at_frame(self, frame: int) -> "MotRows":
         return self.select(self.frame == frame)
@@ -142,7 +143,7 @@ def read_mot_file(path: str | os.PathLike, layout: str = "auto", min_frame: int 
         return MotRows.empty()
     return MotRows(np.array(frames, dtype=np.int64), np.array(ids, dtype=np.int64), tlwh_to_xyxy(np.array(tlwh)),
                    np.array(conf, dtype=np.float64), np.array(cls, dtype=np.int64), np.array(vis, dtype=np.float64),
-                   np.array(world, dtype=np.float64))
+                   np.array(world, dtype=np.float64), file_layout)
 
 
 def _fmt(value: float) -> str:
