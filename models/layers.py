@@ -13,6 +13,15 @@ class ConvBNAct(nn.Sequential):
                          nn.BatchNorm2d(c_out), nn.SiLU(inplace=True))
 
 
+class SeparableConvBNAct(nn.Sequential):
+    """Depthwise ``kernel`` x ``kernel`` conv then pointwise 1x1, each ConvBNAct: about
+    ``kernel**2`` times fewer multiply-adds than a dense conv of the same width, which is where the
+    detection towers spent most of a frame on CPU."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int = 3):
+        super().__init__(ConvBNAct(c_in, c_in, kernel, groups=c_in), ConvBNAct(c_in, c_out, 1))
+
+
 def fuse_conv_bn(module: nn.Module) -> nn.Module:
     """Fold each :class:`ConvBNAct`'s BatchNorm into its convolution, in place, for inference: the
     eval-mode outputs stay the same (up to float rounding) and every frame skips one pass over

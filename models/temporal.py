@@ -52,8 +52,30 @@ class TemporalEncoder(nn.Module):
         return x + update
 
     def forward_last(self, x: torch.Tensor) -> torch.Tensor:
-        """``forward(x)[:, -1]`` — the newest frame only, ``(B, C, H, W)`` — without projecting and
-        reshaping the other frames' outputs (streaming needs only the newest)."""
+        """``forward(x)[:, -1]`` — the newest frame only, ``(B, C, H, W)`` — for streaming. The last
+        layer computes attention and feed-forward for the newest frame's query alone (the other
+        frames' outputs of that layer feed nothing), which is most of a layer's work saved."""
         B, T, C, H, W = x.shape
-        h = self._encode(x)[:, -1]  # (B*H*W, d_model)
-        return x[:, -1] + self.out_proj(h).reshape(B, H, W, C).permute(0, 3, 1, 2)  # (B, C, H, W)
+        if C != self.channels or T > self.max_frames:
+            raise ValueError(f"temporal encoder expects (B, T<={self.max_frames}, {self.channels}, H, W), got {tuple(x.shape)}")
+        tokens = x.permute(0, 3, 4, 1, 2).reshape(B * H * W, T, C)  # (B*H*W, T, C)
+        h = self.in_proj(tokens) + self.position[:T]
+        *early, last = self.encoder.layers
+        mask = nn.Transformer.generate_square_subsequent_mask(T, device=x.device) if self.causal else None
+        for layer in early:
+            h = layer(h, src_mask=mask, is_causal=self.causal)
+        h = self._newest_query_layer(last, h)  # (B*H*W, 1, d_model); the newest frame sees all frames, causal or not
+        if self.encoder.norm is not None:
+            h = self.encoder.norm(h)
+        return x[:, -1] + self.out_proj(h[:, 0]).reshape(B, H, W, C).permute(0, 3, 1, 2)  # (B, C, H, W)
+
+    @staticmethod
+    def _newest_query_layer(layer: nn.TransformerEncoderLayer, h: torch.Tensor) -> torch.Tensor:
+        """``layer(h)[:, -1:]`` for a pre-norm layer, computing only that row."""
+        if not layer.norm_first:
+            return layer(h)[:, -1:]
+        normed = layer.norm1(h)  # (N, T, d)
+        q = normed[:, -1:]  # (N, 1, d)
+        out = h[:, -1:] + layer.dropout1(layer.self_attn(q, normed, normed, need_weights=False)[0])
+        ff = layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm2(out)))))
+        return out + layer.dropout2(ff)

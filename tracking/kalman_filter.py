@@ -101,77 +101,101 @@ class BoxKalmanFilter:
         self.kf.x, self.kf.P = state[0].copy(), state[1].copy()
 
 
+def boxes_of_states(x: np.ndarray) -> np.ndarray:
+    """``(T, >=4)`` states ``[cx, cy, w, h, ...]`` -> ``(T, 4)`` xyxy boxes (as ``box`` does for one)."""
+    half = np.maximum(x[:, 2:4], 1e-3) / 2
+    return np.concatenate([x[:, :2] - half, x[:, :2] + half], axis=1)
+
+
 def predicted_boxes(filters: list[BoxKalmanFilter]) -> np.ndarray:
     """``(T, 4)`` xyxy boxes of the filters' current states (``box`` of each, batched)."""
     if not filters:
         return np.zeros((0, 4))
-    z = np.stack([f.kf.x[:4, 0] for f in filters])
-    half = np.maximum(z[:, 2:4], 1e-3) / 2
-    return np.concatenate([z[:, :2] - half, z[:, :2] + half], axis=1)
+    return boxes_of_states(np.stack([f.kf.x[:4, 0] for f in filters]))
 
 
-def predict_many(filters: list[BoxKalmanFilter], dt: float) -> None:
+def _write_back(filters: list[BoxKalmanFilter], x: np.ndarray, P: np.ndarray) -> None:
+    # New arrays per filter, never views edited later: a track's saved state may reference them.
+    for k, f in enumerate(filters):
+        f.kf.x, f.kf.P = x[k, :, None], P[k]
+
+
+def predict_many(filters: list[BoxKalmanFilter], dt: float) -> tuple[np.ndarray, np.ndarray]:
     """``predict(dt)`` for every filter in one batched computation — the same equations as
     filterpy's ``KalmanFilter.predict`` (``x = F x``, ``P = F P F^T + Q``), without its per-call
     overhead, which dominated the tracker's time per frame. The state stays in the filterpy
-    objects (``x``, ``P``; new arrays, never edited in place)."""
-    if not filters:
-        return
+    objects (``x``, ``P``; new arrays, never edited in place); the stacked ``(T, 8)`` states and
+    ``(T, 8, 8)`` covariances are returned too, for the batched costs of the same frame."""
     if dt < 0:
         raise ValueError(f"time step must be >= 0 seconds, got {dt}")
+    if not filters:
+        return np.zeros((0, 8)), np.zeros((0, 8, 8))
     x = np.stack([f.kf.x[:, 0] for f in filters])  # (T, 8)
     P = np.stack([f.kf.P for f in filters])  # (T, 8, 8)
     heights = np.maximum(x[:, 3], 1.0)  # the noise scale of each filter (box height)
-    F = np.eye(8)
-    F[:4, 4:] = np.eye(4) * dt
-    x = x @ F.T
-    P = F @ P @ F.T
+    # F = [[I, dt I], [0, I]]: F x and F P F^T written out by blocks (no 8x8 matmuls).
+    x = x.copy()
+    x[:, :4] += dt * x[:, 4:]
+    P = P.copy()
+    P[:, :4, :] += dt * P[:, 4:, :]
+    P[:, :, :4] += dt * P[:, :, 4:]
     std_position = np.array([f.std_position for f in filters])
     std_velocity = np.array([f.std_velocity for f in filters])
     q = np.repeat(np.stack([(std_position * heights) ** 2 * dt, (std_velocity * heights) ** 2 * dt], 1), 4, axis=1)  # (T, 8)
     diagonal = np.arange(8)
     P[:, diagonal, diagonal] += q
     x[:, 2:4] = np.maximum(x[:, 2:4], 1.0)  # a box never shrinks below a pixel
-    for k, f in enumerate(filters):
-        f.kf.x, f.kf.P = x[k, :, None], P[k]
+    _write_back(filters, x, P)
+    return x, P
 
 
-def update_many(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray) -> None:
+def update_many(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray, x: np.ndarray | None = None,
+                P: np.ndarray | None = None) -> None:
     """``update(box)`` for each filter and its box, batched: filterpy's ``KalmanFilter.update``
-    equations (gain ``K = P H^T S^-1``, Joseph-form covariance) on all filters at once."""
+    equations (gain ``K = P H^T S^-1``, Joseph-form covariance) on all filters at once. ``x`` and
+    ``P``: the filters' current states stacked, when the caller has them already."""
     if not filters:
         return
     z = xyxy_to_z(np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4))  # (T, 4)
     if len(z) != len(filters):
         raise ValueError(f"{len(filters)} filters but {len(z)} boxes")
-    x = np.stack([f.kf.x[:, 0] for f in filters])  # (T, 8)
-    P = np.stack([f.kf.P for f in filters])  # (T, 8, 8)
+    if x is None or P is None:
+        x = np.stack([f.kf.x[:, 0] for f in filters])  # (T, 8)
+        P = np.stack([f.kf.P for f in filters])  # (T, 8, 8)
     R = np.zeros((len(filters), 4, 4))
     diagonal = np.arange(4)
     R[:, diagonal, diagonal] = (np.array([f.std_measurement for f in filters])[:, None] * np.maximum(z[:, 3:4], 1.0)) ** 2
     S = P[:, :4, :4] + R  # H P H^T + R with H = [I 0]
     K = P[:, :, :4] @ np.linalg.inv(S)  # (T, 8, 4)
-    x = x + np.einsum("tij,tj->ti", K, z - x[:, :4])
+    x = x + (K @ (z - x[:, :4])[:, :, None])[:, :, 0]
     I_KH = np.broadcast_to(np.eye(8), P.shape).copy()
     I_KH[:, :, :4] -= K
     P = I_KH @ P @ I_KH.transpose(0, 2, 1) + K @ R @ K.transpose(0, 2, 1)
-    for k, f in enumerate(filters):
-        f.kf.x, f.kf.P = x[k, :, None], P[k]
+    _write_back(filters, x, P)
 
 
 def gating_distances(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray) -> np.ndarray:
     """``(T, N)`` squared Mahalanobis distances of N measured boxes to T filters' predicted
-    measurements, in one batched computation (the tracker calls this every frame)."""
+    measurements, in one batched computation."""
+    if not filters:
+        return np.zeros((0, len(np.asarray(boxes_xyxy).reshape(-1, 4))))
+    return mahalanobis_matrix(np.stack([f.kf.x[:4, 0] for f in filters]), np.stack([f.kf.P[:4, :4] for f in filters]),
+                              np.array([f.std_measurement for f in filters]), boxes_xyxy)
+
+
+def mahalanobis_matrix(z_pred: np.ndarray, P_pos: np.ndarray, std_measurement: np.ndarray,
+                       boxes_xyxy: np.ndarray) -> np.ndarray:
+    """:func:`gating_distances` on stacked states: ``z_pred (T, 4)`` predicted ``[cx, cy, w, h]``,
+    ``P_pos (T, 4, 4)`` their covariance block, ``std_measurement (T,)``."""
     boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
-    if not filters or len(boxes) == 0:
-        return np.zeros((len(filters), len(boxes)))
+    if len(z_pred) == 0 or len(boxes) == 0:
+        return np.zeros((len(z_pred), len(boxes)))
     zs = xyxy_to_z(boxes)  # (N, 4)
-    x = np.stack([f.kf.x[:4, 0] for f in filters])  # (T, 4)
     # H = [I 0], so H P H^T is the top-left 4x4 block of P; R is measurement_noise(x), batched.
-    S = np.stack([f.kf.P[:4, :4] for f in filters])  # (T, 4, 4)
-    std = np.array([f.std_measurement for f in filters]) * np.maximum(x[:, 3], 1.0)
+    S = P_pos.copy()  # (T, 4, 4)
+    std = std_measurement * np.maximum(z_pred[:, 3], 1.0)
     diagonal = np.arange(4)
     S[:, diagonal, diagonal] += (std ** 2)[:, None]
-    diff = zs[None] - x[:, None]  # (T, N, 4)
+    diff = zs[None] - z_pred[:, None]  # (T, N, 4)
     # Batched matmul, not einsum: at 200 tracks x 200 boxes einsum was most of the frame's time.
     return ((diff @ np.linalg.inv(S)) * diff).sum(-1)

@@ -27,14 +27,16 @@ def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray, dtype=np.float32) -> np
     return (inter / np.where(union > 0, union, 1)).astype(dtype, copy=False)
 
 
-def cosine_distance(track_embeddings: np.ndarray, det_embeddings: np.ndarray) -> np.ndarray:
-    """``(A, B)`` cosine distance ``1 - cos`` in [0, 2] (inputs need not be normalised)."""
+def cosine_distance(track_embeddings: np.ndarray, det_embeddings: np.ndarray, unit: bool = False) -> np.ndarray:
+    """``(A, B)`` cosine distance ``1 - cos`` in [0, 2]. Inputs need not be normalised unless
+    ``unit=True`` says they already are (the tracker normalises once per frame, not per stage)."""
     a = np.asarray(track_embeddings, dtype=np.float32)
     b = np.asarray(det_embeddings, dtype=np.float32)
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)), dtype=np.float32)
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    if not unit:
+        a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+        b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
     return 1.0 - a @ b.T
 
 

@@ -122,12 +122,19 @@ class StreamingEngine:
         found = postprocess_detections(det, self.input_size, score_threshold=self.conf_threshold,
                                        nms_threshold=self.nms_threshold, **model.detection_head.nms_options())[0]
         net_boxes = found["boxes"]
-        embeddings = None
-        if len(net_boxes):
-            rois = torch.cat([torch.zeros(len(net_boxes), 1, device=self.device), net_boxes], dim=1)
-            embeddings = model.reid_head.embed(model.reid_head.feature_map(p3), rois).cpu().numpy()
-        boxes = self.letterbox.to_original(net_boxes.cpu().numpy())
         scores = found["scores"].cpu().numpy()
+        embeddings = None
+        # The tracker reads appearance only for detections at or above its high_score (matching
+        # in the first stage, the appearance EMA, new tracks); the low-score ones are matched by
+        # IoU alone, so only the confident boxes are embedded (a tenth of them on real footage).
+        confident = np.flatnonzero(scores >= self.tracker.high_score)
+        if len(confident):
+            chosen = net_boxes[torch.from_numpy(confident).to(self.device)]
+            rois = torch.cat([torch.zeros(len(chosen), 1, device=self.device), chosen], dim=1)
+            embedded = model.reid_head.embed(model.reid_head.feature_map(p3), rois).cpu().numpy()
+            embeddings = np.zeros((len(net_boxes), embedded.shape[1]), dtype=np.float32)
+            embeddings[confident] = embedded
+        boxes = self.letterbox.to_original(net_boxes.cpu().numpy())
         tracks = self.tracker.update(boxes, scores, embeddings, timestamp)
         if tracks and index % self.action_every == 0:
             self._actions(tracks, timestamp)

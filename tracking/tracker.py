@@ -25,7 +25,7 @@ from collections import deque
 
 import numpy as np
 
-from tracking.kalman_filter import CHI2_95_4DOF, BoxKalmanFilter, gating_distances, predict_many, predicted_boxes, update_many
+from tracking.kalman_filter import CHI2_95_4DOF, BoxKalmanFilter, boxes_of_states, mahalanobis_matrix, predict_many, update_many
 from tracking.matching import INFEASIBLE, cosine_distance, iou_matrix, linear_assignment
 
 
@@ -47,13 +47,14 @@ class Track:
         self.score = score
         self.hits = 1
         self.start_time = self.last_time = timestamp
-        self.embedding = None if embedding is None else embedding / max(np.linalg.norm(embedding), 1e-12)
+        self.embedding = None if embedding is None else np.asarray(embedding / max(np.linalg.norm(embedding), 1e-12), np.float32)
         self.last_observation = np.asarray(box, dtype=np.float64)
         self._saved_state = self.kf.state()  # filter right after the last observation
         self.history: deque = deque([(frame_index, self.last_observation.copy())], maxlen=history)
         self.action_probs: np.ndarray | None = None
         self.action_timeline: dict[int, dict] = {}  # second -> {"probs": summed probs, "n": count}
         self.updated_this_frame = True
+        self._row = -1  # this track's row in the tracker's stacked arrays for the current frame
 
     @property
     def box(self) -> np.ndarray:
@@ -61,10 +62,11 @@ class Track:
         detection: +1.6 HOTA, +2.0 IDF1 on the public-detection benchmark)."""
         return self.kf.box
 
-    def update(self, box: np.ndarray, score: float, embedding: np.ndarray | None, timestamp: float, frame_index: int,
-               ema: float, embedding_min_score: float, reupdate_gap: float, filter_updated: bool = False) -> None:
-        """Take a matched detection. ``filter_updated``: the Kalman update was already done
-        (batched, by the tracker) and only the bookkeeping is left."""
+    def update(self, box: np.ndarray, score: float, timestamp: float, frame_index: int, reupdate_gap: float,
+               filter_updated: bool = False) -> None:
+        """Take a matched detection (the tracker updates the appearance, batched over tracks).
+        ``filter_updated``: the Kalman update was already done (batched, by the tracker) and only
+        the bookkeeping is left."""
         gap = timestamp - self.last_time
         if gap > reupdate_gap:
             self._reupdate(box, gap)
@@ -75,10 +77,6 @@ class Track:
         self.last_observation = np.array(box, dtype=np.float64)
         self.last_time, self.score = timestamp, score
         self.hits += 1
-        if embedding is not None and score >= embedding_min_score:  # only confident views shape the appearance
-            e = embedding / max(float(np.sqrt(embedding @ embedding)), 1e-12)
-            e = e if self.embedding is None else ema * self.embedding + (1 - ema) * e
-            self.embedding = e / max(float(np.sqrt(e @ e)), 1e-12)
         self.history.append((frame_index, self.last_observation))
         self.updated_this_frame = True
 
@@ -160,12 +158,18 @@ class Tracker:
     def update(self, boxes: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None = None,
                timestamp: float | None = None) -> list[Track]:
         """Add one frame's detections (``(N, 4)`` xyxy, ``(N,)`` scores, optional ``(N, D)``
-        embeddings; ``timestamp`` in seconds). Returns the confirmed tracks observed this frame."""
+        embeddings; ``timestamp`` in seconds). Returns the confirmed tracks observed this frame.
+        Embeddings of detections below ``high_score`` are never read (those are matched by IoU
+        alone), so a caller may leave their rows empty."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         if len(scores) != len(boxes) or (embeddings is not None and len(embeddings) != len(boxes)):
             raise ValueError(f"got {len(boxes)} boxes, {len(scores)} scores and "
                              f"{None if embeddings is None else len(embeddings)} embeddings")
+        if embeddings is not None:  # unit length once here; every cosine below is then one matmul
+            embeddings = np.asarray(embeddings, dtype=np.float32)
+            embeddings = embeddings.reshape(len(boxes), embeddings.shape[-1] if embeddings.ndim > 1 else 0)
+            embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
         self.frame_index += 1
         if timestamp is None:
             timestamp = 0.0 if self.timestamp is None else self.timestamp + 1.0 / self.fps
@@ -173,9 +177,7 @@ class Tracker:
             raise ValueError(f"timestamps must not go back: {timestamp} after {self.timestamp}")
         dt = 0.0 if self.timestamp is None else timestamp - self.timestamp
         self.timestamp = timestamp
-        predict_many([t.kf for t in self.tracks], dt)
-        for t in self.tracks:
-            t.updated_this_frame = False
+        self._stack_frame(dt, embeddings)
 
         high = np.flatnonzero(scores >= self.high_score)
         low = np.flatnonzero((scores >= self.low_score) & (scores < self.high_score))
@@ -227,16 +229,50 @@ class Tracker:
         return [t for t in self.tracks if t.state == TrackState.CONFIRMED]
 
     # ------------------------------------------------------------------------------------------
+    def _stack_frame(self, dt: float, embeddings: np.ndarray | None) -> None:
+        """Predict every track and keep this frame's states, predicted boxes and appearances
+        stacked, one row per track (``Track._row``): each matching stage then indexes rows
+        instead of gathering hundreds of small per-track arrays again."""
+        self._x, self._P = predict_many([t.kf for t in self.tracks], dt)
+        self._boxes = boxes_of_states(self._x)
+        self._std_measurement = np.array([t.kf.std_measurement for t in self.tracks])
+        self._last_time = np.array([t.last_time for t in self.tracks])
+        self._embedding = None
+        if embeddings is not None and self.tracks:
+            self._has_embedding = np.array([t.embedding is not None for t in self.tracks])
+            self._embedding = np.zeros((len(self.tracks), embeddings.shape[1]), dtype=np.float32)
+            for k, t in enumerate(self.tracks):
+                if t.embedding is not None:
+                    self._embedding[k] = t.embedding
+        for k, t in enumerate(self.tracks):
+            t._row = k
+            t.updated_this_frame = False
+
+    def _rows(self, tracks: list[Track]) -> np.ndarray:
+        return np.fromiter((t._row for t in tracks), dtype=np.int64, count=len(tracks))
+
     def _apply(self, matches, boxes, scores, embeddings, timestamp) -> None:
         reupdate_gap = 1.5 / self.fps
         # Tracks observed recently take one Kalman update, batched; the others replay their gap.
         plain = [(t, d) for t, d in matches if timestamp - t.last_time <= reupdate_gap]
-        update_many([t.kf for t, _ in plain], boxes[[d for _, d in plain]])
+        rows = self._rows([t for t, _ in plain])
+        update_many([t.kf for t, _ in plain], boxes[[d for _, d in plain]], self._x[rows], self._P[rows])
         batched = {id(t) for t, _ in plain}
+        # Appearance EMA of the confident matches, batched; only confident views shape it.
+        appearance = {}
+        if embeddings is not None:
+            confident = [(t, d) for t, d in matches if scores[d] >= self.high_score]
+            if confident:
+                new = embeddings[[d for _, d in confident]]  # (K, D), unit
+                old = np.stack([new[k] if t.embedding is None else t.embedding for k, (t, _) in enumerate(confident)])
+                mixed = self.embedding_ema * old + (1 - self.embedding_ema) * new
+                mixed /= np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
+                appearance = {id(t): mixed[k] for k, (t, _) in enumerate(confident)}
         for track, d in matches:
-            track.update(boxes[d], float(scores[d]), None if embeddings is None else embeddings[d], timestamp,
-                         self.frame_index, self.embedding_ema, self.high_score, reupdate_gap=reupdate_gap,
+            track.update(boxes[d], float(scores[d]), timestamp, self.frame_index, reupdate_gap=reupdate_gap,
                          filter_updated=id(track) in batched)
+            if id(track) in appearance:
+                track.embedding = appearance[id(track)]
             if track.state == TrackState.LOST:
                 track.state = TrackState.CONFIRMED
             elif track.state == TrackState.TENTATIVE and track.hits >= self.min_hits:
@@ -249,26 +285,28 @@ class Tracker:
         pairs, rows, cols = linear_assignment(cost, max_cost)
         return ([(tracks[r], int(dets[c])) for r, c in pairs], [tracks[r] for r in rows], np.asarray(dets)[cols])
 
-    def _motion_gate(self, tracks: list[Track], det_boxes: np.ndarray) -> np.ndarray:
-        return gating_distances([t.kf for t in tracks], det_boxes) > self.gate
+    def _motion_gate(self, rows: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
+        distances = mahalanobis_matrix(self._x[rows, :4], self._P[rows, :4, :4], self._std_measurement[rows], det_boxes)
+        return distances > self.gate
 
     def _iou_cost(self, tracks, det_boxes, _embeddings) -> np.ndarray:
-        return 1.0 - iou_matrix(predicted_boxes([t.kf for t in tracks]), det_boxes)
+        return 1.0 - iou_matrix(self._boxes[self._rows(tracks)], det_boxes)
 
     def _observation_cost(self, tracks, det_boxes, _embeddings) -> np.ndarray:
         return 1.0 - iou_matrix(np.stack([t.last_observation for t in tracks]), det_boxes)
 
     def _fused_cost(self, tracks, det_boxes, det_embeddings) -> np.ndarray:
-        iou_cost = self._iou_cost(tracks, det_boxes, None)
-        gated = self._motion_gate(tracks, det_boxes)
-        if det_embeddings is None or any(t.embedding is None for t in tracks):
+        rows = self._rows(tracks)
+        iou_cost = 1.0 - iou_matrix(self._boxes[rows], det_boxes)
+        gated = self._motion_gate(rows, det_boxes)
+        if det_embeddings is None or self._embedding is None or not self._has_embedding[rows].all():
             cost = iou_cost.copy()
             cost[gated | (iou_cost >= 1.0)] = INFEASIBLE
             return cost
-        app = cost_app = cosine_distance(np.stack([t.embedding for t in tracks]), det_embeddings)
+        app = cosine_distance(self._embedding[rows], det_embeddings, unit=True)
         w = self.appearance_weight
-        cost = (1 - w) * iou_cost + w * cost_app
-        stale = np.array([self.timestamp - t.last_time > self.motion_horizon_s for t in tracks])
+        cost = (1 - w) * iou_cost + w * app
+        stale = self.timestamp - self._last_time[rows] > self.motion_horizon_s
         # Long-unobserved tracks: their predicted box is unreliable, appearance decides.
         cost[stale] = app[stale]
         cost[stale[:, None] & (app > self.reid_max_distance)] = INFEASIBLE

@@ -1,4 +1,6 @@
 """Network modules: shapes and finiteness for every variant, input checks, causal modes."""
+import copy
+
 import pytest
 import torch
 
@@ -145,10 +147,62 @@ def test_soft_nms_decays_duplicates_and_keeps_neighbours():
     assert len(kept) == 2
 
 
-@pytest.mark.parametrize("causal", [False, True])
-def test_temporal_forward_last_is_the_newest_frame_of_forward(causal):
-    enc = TemporalEncoder(channels=32, d_model=16, num_layers=2, num_heads=2, causal=causal).eval()
+@pytest.mark.parametrize("causal,num_layers", [(False, 1), (False, 3), (True, 2)])
+def test_temporal_forward_last_is_the_newest_frame_of_forward(causal, num_layers):
+    enc = TemporalEncoder(channels=32, d_model=16, num_layers=num_layers, num_heads=2, causal=causal).eval()
     torch.nn.init.normal_(enc.out_proj.weight)  # zero-initialised: make the update visible
     x = torch.randn(2, 5, 32, 3, 4)
     with torch.no_grad():
         torch.testing.assert_close(enc.forward_last(x), enc(x)[:, -1], rtol=1e-5, atol=1e-5)
+
+
+def test_separable_detection_head_has_a_tower_per_level_and_fuses():
+    from models.heads.detection import DetectionHead
+    from models.layers import fuse_conv_bn
+    head = DetectionHead(16, num_classes=2, tower_depth=2, tower="separable")
+    assert len(head.cls_towers) == len(head.reg_towers) == 3
+    assert head.cls_towers[0][0][0][0].groups == 16  # depthwise first
+    features = [torch.randn(2, 16, 8 // 2 ** i * 2, 12 // 2 ** i * 2) for i in range(3)]
+    head.train()
+    head(features)  # BatchNorm statistics differ per level...
+    means = [tower[0][0][1].running_mean for tower in head.cls_towers]
+    assert not torch.allclose(means[0], means[1])  # ...and are kept per level
+    head.eval()
+    with torch.no_grad():
+        out = head(features)
+        fused = fuse_conv_bn(copy.deepcopy(head))(features)
+    L = sum(f.shape[-2] * f.shape[-1] for f in features)
+    assert out["cls_logits"].shape == (2, L, 2) and out["box_ltrb"].shape == (2, L, 4)
+    for key in ("cls_logits", "box_ltrb", "centerness"):
+        torch.testing.assert_close(fused[key], out[key], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="tower must be one of"):
+        DetectionHead(16, tower="dense")
+
+
+def test_soft_nms_equals_a_direct_torch_implementation():
+    from torchvision.ops import box_iou
+
+    from models.heads.detection import soft_nms
+
+    def reference(boxes, scores, labels, sigma, threshold, max_detections):
+        scores, alive, kept, kept_scores = scores.clone(), scores > threshold, [], []
+        while len(kept) < max_detections and bool(alive.any()):
+            best = int(torch.where(alive, scores, torch.tensor(-1.0, dtype=scores.dtype)).argmax())
+            kept.append(best)
+            kept_scores.append(float(scores[best]))
+            alive[best] = False
+            iou = box_iou(boxes[best:best + 1], boxes)[0] * (labels == labels[best])
+            scores = torch.where(alive, scores * torch.exp(-iou.square() / sigma), scores)
+            alive &= scores > threshold
+        return kept, kept_scores
+
+    gen = torch.Generator().manual_seed(3)
+    for trial in range(5):
+        xy = torch.rand(60, 2, generator=gen, dtype=torch.float64) * 200
+        boxes = torch.cat([xy, xy + 20 + torch.rand(60, 2, generator=gen, dtype=torch.float64) * 60], 1)
+        scores = torch.rand(60, generator=gen, dtype=torch.float64)
+        labels = torch.randint(0, 2, (60,), generator=gen)
+        kept, decayed = soft_nms(boxes, scores, labels, sigma=0.5, score_threshold=0.1, max_detections=30)
+        expected, expected_scores = reference(boxes, scores, labels, 0.5, 0.1, 30)
+        assert kept.tolist() == expected
+        assert decayed.tolist() == pytest.approx(expected_scores, rel=1e-9)

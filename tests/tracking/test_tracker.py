@@ -232,3 +232,27 @@ def test_batched_update_equals_filterpy_update():
     for f, g in zip(single, batched):
         np.testing.assert_allclose(g.kf.x, f.kf.x, rtol=1e-10)
         np.testing.assert_allclose(g.kf.P, f.kf.P, rtol=1e-10, atol=1e-10)
+
+
+def test_low_score_embeddings_are_never_read():
+    """The streaming engine embeds only confident detections; the tracks must not depend on the
+    other rows."""
+    rng = np.random.default_rng(4)
+    pos = rng.uniform(0, 600, (12, 2))
+    vel = rng.uniform(-30, 30, (12, 2))
+    looks = rng.normal(size=(12, 16))
+    runs = []
+    for garbage in (False, True):
+        tracker, ids = Tracker(fps=10.0), []
+        frame_rng, garbage_rng = np.random.default_rng(5), np.random.default_rng(6)
+        for k in range(30):
+            p = pos + vel * k / 10
+            boxes = np.concatenate([p, p + [30, 80]], 1) + frame_rng.normal(0, 1, (12, 4))
+            scores = frame_rng.uniform(0.2, 1.0, 12)
+            emb = looks + frame_rng.normal(0, 0.1, looks.shape)
+            if garbage:
+                emb[scores < tracker.high_score] = garbage_rng.normal(size=(int((scores < tracker.high_score).sum()), 16))
+            tracks = tracker.update(boxes, scores, emb, k / 10)
+            ids.append(sorted((t.track_id, tuple(np.round(t.box, 6))) for t in tracks))
+        runs.append(ids)
+    assert runs[0] == runs[1] and sum(map(len, runs[0])) > 100
