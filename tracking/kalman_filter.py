@@ -184,9 +184,11 @@ def gating_distances(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray) -> 
 
 
 def mahalanobis_matrix(z_pred: np.ndarray, P_pos: np.ndarray, std_measurement: np.ndarray,
-                       boxes_xyxy: np.ndarray) -> np.ndarray:
+                       boxes_xyxy: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
     """:func:`gating_distances` on stacked states: ``z_pred (T, 4)`` predicted ``[cx, cy, w, h]``,
-    ``P_pos (T, 4, 4)`` their covariance block, ``std_measurement (T,)``."""
+    ``P_pos (T, 4, 4)`` their covariance block, ``std_measurement (T,)``. With a ``(T, N)``
+    boolean ``where``, only those pairs are computed and the others are ``inf`` (the tracker asks
+    only for pairs its other rules leave feasible: a few per track, not all T x N)."""
     boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
     if len(z_pred) == 0 or len(boxes) == 0:
         return np.zeros((len(z_pred), len(boxes)))
@@ -196,6 +198,13 @@ def mahalanobis_matrix(z_pred: np.ndarray, P_pos: np.ndarray, std_measurement: n
     std = std_measurement * np.maximum(z_pred[:, 3], 1.0)
     diagonal = np.arange(4)
     S[:, diagonal, diagonal] += (std ** 2)[:, None]
-    diff = zs[None] - z_pred[:, None]  # (T, N, 4)
-    # Batched matmul, not einsum: at 200 tracks x 200 boxes einsum was most of the frame's time.
-    return ((diff @ np.linalg.inv(S)) * diff).sum(-1)
+    S_inv = np.linalg.inv(S)
+    if where is None:
+        diff = zs[None] - z_pred[:, None]  # (T, N, 4)
+        # Batched matmul, not einsum: at 200 tracks x 200 boxes einsum was most of the frame's time.
+        return ((diff @ S_inv) * diff).sum(-1)
+    out = np.full((len(z_pred), len(boxes)), np.inf)
+    t, n = np.nonzero(where)
+    diff = zs[n] - z_pred[t]  # (K, 4)
+    out[t, n] = ((diff[:, None, :] @ S_inv[t])[:, 0] * diff).sum(-1)
+    return out

@@ -285,8 +285,10 @@ class Tracker:
         pairs, rows, cols = linear_assignment(cost, max_cost)
         return ([(tracks[r], int(dets[c])) for r, c in pairs], [tracks[r] for r in rows], np.asarray(dets)[cols])
 
-    def _motion_gate(self, rows: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
-        distances = mahalanobis_matrix(self._x[rows, :4], self._P[rows, :4, :4], self._std_measurement[rows], det_boxes)
+    def _motion_gate(self, rows: np.ndarray, det_boxes: np.ndarray, where: np.ndarray) -> np.ndarray:
+        """True where a pair is outside the Kalman gate; computed only ``where`` asked."""
+        distances = mahalanobis_matrix(self._x[rows, :4], self._P[rows, :4, :4], self._std_measurement[rows], det_boxes,
+                                       where=where)
         return distances > self.gate
 
     def _iou_cost(self, tracks, det_boxes, _embeddings) -> np.ndarray:
@@ -297,20 +299,19 @@ class Tracker:
 
     def _fused_cost(self, tracks, det_boxes, det_embeddings) -> np.ndarray:
         rows = self._rows(tracks)
-        iou_cost = 1.0 - iou_matrix(self._boxes[rows], det_boxes)
-        gated = self._motion_gate(rows, det_boxes)
+        iou = iou_matrix(self._boxes[rows], det_boxes)
+        iou_cost = 1.0 - iou
         if det_embeddings is None or self._embedding is None or not self._has_embedding[rows].all():
-            cost = iou_cost.copy()
-            cost[gated | (iou_cost >= 1.0)] = INFEASIBLE
-            return cost
-        app = cosine_distance(self._embedding[rows], det_embeddings, unit=True)
-        w = self.appearance_weight
-        cost = (1 - w) * iou_cost + w * app
-        stale = self.timestamp - self._last_time[rows] > self.motion_horizon_s
-        # Long-unobserved tracks: their predicted box is unreliable, appearance decides.
-        cost[stale] = app[stale]
-        cost[stale[:, None] & (app > self.reid_max_distance)] = INFEASIBLE
-        # Recently seen tracks must also overlap the detection or look like it.
-        cost[~stale[:, None] & (iou_cost >= 1.0) & (app > self.reid_max_distance)] = INFEASIBLE
-        cost[gated] = INFEASIBLE
-        return cost
+            cost, feasible = iou_cost, iou > 0
+        else:
+            app = cosine_distance(self._embedding[rows], det_embeddings, unit=True)
+            w = self.appearance_weight
+            cost = (1 - w) * iou_cost + w * app
+            stale = (self.timestamp - self._last_time[rows] > self.motion_horizon_s)[:, None]
+            # Long-unobserved tracks: their predicted box is unreliable, appearance decides.
+            cost = np.where(stale, app, cost)
+            # Recently seen tracks must overlap the detection or look like it; stale ones look like it.
+            feasible = (app <= self.reid_max_distance) | (~stale & (iou > 0))
+        # The Kalman gate last, and only on the pairs still feasible (a few per track).
+        feasible &= ~self._motion_gate(rows, det_boxes, feasible)
+        return np.where(feasible, cost, INFEASIBLE)

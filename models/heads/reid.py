@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import roi_align
 
-from models.layers import ConvBNAct
+from models.layers import ConvBNAct, SeparableConvBNAct
 
 
 class ReIDHead(nn.Module):
@@ -14,13 +14,16 @@ class ReIDHead(nn.Module):
 
     ``rois`` are ``(K, 5)``: image index in the flattened ``B*T`` batch, then xyxy pixels. Pooling
     the whole box (rather than one centre pixel) sees both the shirt and the trousers.
+    ``separable=True`` builds the two 3x3 convs of the map depthwise-separable: at P3's resolution
+    the dense ones are as costly per frame as a backbone stage.
     """
 
     def __init__(self, in_channels: int, channels: int = 64, dim: int = 128, pool: tuple[int, int] = (8, 4),
-                 stride: int = 8):
+                 stride: int = 8, separable: bool = False):
         super().__init__()
         self.stride, self.pool, self.dim = stride, pool, dim
-        self.tower = nn.Sequential(ConvBNAct(in_channels, channels, 3), ConvBNAct(channels, channels, 3))
+        conv = SeparableConvBNAct if separable else ConvBNAct
+        self.tower = nn.Sequential(conv(in_channels, channels, 3), conv(channels, channels, 3))
         self.project = nn.Sequential(nn.Flatten(), nn.Linear(channels * pool[0] * pool[1], 2 * dim), nn.SiLU(inplace=True),
                                      nn.Linear(2 * dim, dim))
 

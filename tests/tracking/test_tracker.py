@@ -256,3 +256,20 @@ def test_low_score_embeddings_are_never_read():
             ids.append(sorted((t.track_id, tuple(np.round(t.box, 6))) for t in tracks))
         runs.append(ids)
     assert runs[0] == runs[1] and sum(map(len, runs[0])) > 100
+
+
+def test_mahalanobis_on_chosen_pairs_equals_the_full_matrix():
+    from tracking.kalman_filter import mahalanobis_matrix
+    rng = np.random.default_rng(2)
+    filters = [BoxKalmanFilter(np.array([x, 10, x + 20, 60.0])) for x in (0.0, 50.0, 120.0)]
+    for f in filters:
+        f.predict(0.2)
+    z = np.stack([f.kf.x[:4, 0] for f in filters])
+    P = np.stack([f.kf.P[:4, :4] for f in filters])
+    std = np.array([f.std_measurement for f in filters])
+    boxes = np.concatenate([rng.uniform(0, 150, (5, 2)), rng.uniform(0, 150, (5, 2)) + [20, 50]], 1)
+    full = mahalanobis_matrix(z, P, std, boxes)
+    where = rng.random((3, 5)) < 0.5
+    sparse = mahalanobis_matrix(z, P, std, boxes, where=where)
+    np.testing.assert_allclose(sparse[where], full[where], rtol=1e-12)
+    assert np.isinf(sparse[~where]).all()
