@@ -39,12 +39,8 @@ class BoxKalmanFilter:
         self.std_position, self.std_velocity, self.std_measurement = std_position, std_velocity, std_measurement
         kf = KalmanFilter(dim_x=8, dim_z=4)
         kf.H = np.hstack([np.eye(4), np.zeros((4, 4))])
-        z = xyxy_to_z(box_xyxy)
-        kf.x = np.concatenate([z, np.zeros(4)]).reshape(8, 1)
-        s = self._scale(z)
-        # Position known to the detector's precision; velocity unknown: a person may move a body
-        # height per second in any direction.
-        kf.P = np.diag(np.concatenate([(2 * std_measurement * s) ** 2, (1.0 * s) ** 2]))
+        x, P = initial_states(np.asarray(box_xyxy, dtype=np.float64).reshape(1, 4), std_measurement)
+        kf.x, kf.P = x[0, :, None], P[0]
         self.kf = kf
 
     @staticmethod
@@ -114,64 +110,90 @@ def predicted_boxes(filters: list[BoxKalmanFilter]) -> np.ndarray:
     return boxes_of_states(np.stack([f.kf.x[:4, 0] for f in filters]))
 
 
-def _write_back(filters: list[BoxKalmanFilter], x: np.ndarray, P: np.ndarray) -> None:
-    # New arrays per filter, never views edited later: a track's saved state may reference them.
-    for k, f in enumerate(filters):
-        f.kf.x, f.kf.P = x[k, :, None], P[k]
+def initial_states(boxes_xyxy: np.ndarray, std_measurement: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, 8)`` states and ``(N, 8, 8)`` covariances of new tracks at ``(N, 4)`` boxes: the
+    position known to the detector's precision; the velocity unknown (a person may move a body
+    height per second in any direction)."""
+    z = xyxy_to_z(np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4))
+    x = np.concatenate([z, np.zeros_like(z)], axis=1)
+    h = np.maximum(z[:, 3], 1.0)[:, None]
+    variances = np.concatenate([np.repeat((2 * std_measurement * h) ** 2, 4, 1), np.repeat(h ** 2, 4, 1)], axis=1)
+    P = np.zeros((len(z), 8, 8))
+    diagonal = np.arange(8)
+    P[:, diagonal, diagonal] = variances
+    return x, P
 
 
-def predict_many(filters: list[BoxKalmanFilter], dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """``predict(dt)`` for every filter in one batched computation — the same equations as
-    filterpy's ``KalmanFilter.predict`` (``x = F x``, ``P = F P F^T + Q``), without its per-call
-    overhead, which dominated the tracker's time per frame. The state stays in the filterpy
-    objects (``x``, ``P``; new arrays, never edited in place); the stacked ``(T, 8)`` states and
-    ``(T, 8, 8)`` covariances are returned too, for the batched costs of the same frame."""
-    if dt < 0:
+def predict_states(x: np.ndarray, P: np.ndarray, dt, std_position, std_velocity) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`BoxKalmanFilter.predict` on stacked ``(T, 8)`` states and ``(T, 8, 8)`` covariances
+    (new arrays): filterpy's ``x = F x``, ``P = F P F^T + Q``. ``dt`` (seconds) and ``std_*``:
+    scalars, or ``(T,)`` for one value per row."""
+    dt = np.asarray(dt, dtype=np.float64)
+    if np.any(dt < 0):
         raise ValueError(f"time step must be >= 0 seconds, got {dt}")
-    if not filters:
-        return np.zeros((0, 8)), np.zeros((0, 8, 8))
-    x = np.stack([f.kf.x[:, 0] for f in filters])  # (T, 8)
-    P = np.stack([f.kf.P for f in filters])  # (T, 8, 8)
     heights = np.maximum(x[:, 3], 1.0)  # the noise scale of each filter (box height)
+    x_step, P_step = (dt[:, None], dt[:, None, None]) if dt.ndim else (dt, dt)
     # F = [[I, dt I], [0, I]]: F x and F P F^T written out by blocks (no 8x8 matmuls).
     x = x.copy()
-    x[:, :4] += dt * x[:, 4:]
+    x[:, :4] += x_step * x[:, 4:]
     P = P.copy()
-    P[:, :4, :] += dt * P[:, 4:, :]
-    P[:, :, :4] += dt * P[:, :, 4:]
-    std_position = np.array([f.std_position for f in filters])
-    std_velocity = np.array([f.std_velocity for f in filters])
+    P[:, :4, :] += P_step * P[:, 4:, :]
+    P[:, :, :4] += P_step * P[:, :, 4:]
     q = np.repeat(np.stack([(std_position * heights) ** 2 * dt, (std_velocity * heights) ** 2 * dt], 1), 4, axis=1)  # (T, 8)
     diagonal = np.arange(8)
     P[:, diagonal, diagonal] += q
     x[:, 2:4] = np.maximum(x[:, 2:4], 1.0)  # a box never shrinks below a pixel
-    _write_back(filters, x, P)
     return x, P
 
 
-def update_many(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray, x: np.ndarray | None = None,
-                P: np.ndarray | None = None) -> None:
-    """``update(box)`` for each filter and its box, batched: filterpy's ``KalmanFilter.update``
-    equations (gain ``K = P H^T S^-1``, Joseph-form covariance) on all filters at once. ``x`` and
-    ``P``: the filters' current states stacked, when the caller has them already."""
-    if not filters:
-        return
+def update_states(x: np.ndarray, P: np.ndarray, boxes_xyxy: np.ndarray, std_measurement) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`BoxKalmanFilter.update` on stacked states, one measured box each (new arrays):
+    filterpy's gain ``K = P H^T S^-1`` and Joseph-form covariance. ``std_measurement``: scalar or ``(T,)``."""
     z = xyxy_to_z(np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4))  # (T, 4)
-    if len(z) != len(filters):
-        raise ValueError(f"{len(filters)} filters but {len(z)} boxes")
-    if x is None or P is None:
-        x = np.stack([f.kf.x[:, 0] for f in filters])  # (T, 8)
-        P = np.stack([f.kf.P for f in filters])  # (T, 8, 8)
-    R = np.zeros((len(filters), 4, 4))
+    if len(z) != len(x):
+        raise ValueError(f"{len(x)} states but {len(z)} boxes")
+    R = np.zeros((len(x), 4, 4))
     diagonal = np.arange(4)
-    R[:, diagonal, diagonal] = (np.array([f.std_measurement for f in filters])[:, None] * np.maximum(z[:, 3:4], 1.0)) ** 2
+    R[:, diagonal, diagonal] = (np.asarray(std_measurement, dtype=np.float64).reshape(-1, 1) * np.maximum(z[:, 3:4], 1.0)) ** 2
     S = P[:, :4, :4] + R  # H P H^T + R with H = [I 0]
     K = P[:, :, :4] @ np.linalg.inv(S)  # (T, 8, 4)
     x = x + (K @ (z - x[:, :4])[:, :, None])[:, :, 0]
-    I_KH = np.broadcast_to(np.eye(8), P.shape).copy()
-    I_KH[:, :, :4] -= K
-    P = I_KH @ P @ I_KH.transpose(0, 2, 1) + K @ R @ K.transpose(0, 2, 1)
-    _write_back(filters, x, P)
+    # Joseph form (I - KH) P (I - KH)^T + K R K^T, expanded with H = [I 0]:
+    # P - K P_top - (K P_top)^T + K S K^T, where P_top = H P (the first 4 rows).
+    KP = K @ P[:, :4, :]  # (T, 8, 8)
+    P = P - KP - KP.transpose(0, 2, 1) + K @ S @ K.transpose(0, 2, 1)
+    return x, P
+
+
+def _stacked(filters: list[BoxKalmanFilter]) -> tuple[np.ndarray, np.ndarray]:
+    return np.stack([f.kf.x[:, 0] for f in filters]), np.stack([f.kf.P for f in filters])
+
+
+def _write_back(filters: list[BoxKalmanFilter], x: np.ndarray, P: np.ndarray) -> None:
+    # New arrays per filter, never views edited later.
+    for k, f in enumerate(filters):
+        f.kf.x, f.kf.P = x[k, :, None].copy(), P[k].copy()
+
+
+def predict_many(filters: list[BoxKalmanFilter], dt: float) -> None:
+    """``predict(dt)`` for every filter in one batched computation (:func:`predict_states`)."""
+    if dt < 0:
+        raise ValueError(f"time step must be >= 0 seconds, got {dt}")
+    if not filters:
+        return
+    x, P = _stacked(filters)
+    _write_back(filters, *predict_states(x, P, dt, np.array([f.std_position for f in filters]),
+                                         np.array([f.std_velocity for f in filters])))
+
+
+def update_many(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray) -> None:
+    """``update(box)`` for each filter and its box, batched (:func:`update_states`)."""
+    if not filters:
+        return
+    if len(np.asarray(boxes_xyxy).reshape(-1, 4)) != len(filters):
+        raise ValueError(f"{len(filters)} filters but {len(np.asarray(boxes_xyxy).reshape(-1, 4))} boxes")
+    x, P = _stacked(filters)
+    _write_back(filters, *update_states(x, P, boxes_xyxy, np.array([f.std_measurement for f in filters])))
 
 
 def gating_distances(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray) -> np.ndarray:

@@ -273,3 +273,16 @@ def test_mahalanobis_on_chosen_pairs_equals_the_full_matrix():
     sparse = mahalanobis_matrix(z, P, std, boxes, where=where)
     np.testing.assert_allclose(sparse[where], full[where], rtol=1e-12)
     assert np.isinf(sparse[~where]).all()
+
+
+def test_predict_states_with_a_time_step_per_row_equals_one_call_per_row():
+    from tracking.kalman_filter import initial_states, predict_states
+    x, P = initial_states(np.array([[10, 10, 30, 60.0], [100, 20, 140, 120.0]]), 0.05)
+    x[:, 4:] = [[3, -2, 1, 0.5], [-10, 4, 0, 2]]
+    xb, Pb = predict_states(x, P, np.array([0.1, 0.35]), 0.05, 0.2)
+    for k, dt in enumerate((0.1, 0.35)):
+        xs, Ps = predict_states(x[k:k + 1], P[k:k + 1], dt, 0.05, 0.2)
+        np.testing.assert_allclose(xb[k], xs[0], rtol=1e-12)
+        np.testing.assert_allclose(Pb[k], Ps[0], rtol=1e-12)
+    with pytest.raises(ValueError, match="time step"):
+        predict_states(x, P, np.array([0.1, -0.1]), 0.05, 0.2)
