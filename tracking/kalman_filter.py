@@ -124,12 +124,15 @@ def initial_states(boxes_xyxy: np.ndarray, std_measurement: float) -> tuple[np.n
     return x, P
 
 
+_DIAG4 = np.arange(4)
+
+
 def predict_states(x: np.ndarray, P: np.ndarray, dt, std_position, std_velocity) -> tuple[np.ndarray, np.ndarray]:
     """:meth:`BoxKalmanFilter.predict` on stacked ``(T, 8)`` states and ``(T, 8, 8)`` covariances
     (new arrays): filterpy's ``x = F x``, ``P = F P F^T + Q``. ``dt`` (seconds) and ``std_*``:
     scalars, or ``(T,)`` for one value per row."""
     dt = np.asarray(dt, dtype=np.float64)
-    if np.any(dt < 0):
+    if (dt < 0).any():
         raise ValueError(f"time step must be >= 0 seconds, got {dt}")
     heights = np.maximum(x[:, 3], 1.0)  # the noise scale of each filter (box height)
     x_step, P_step = (dt[:, None], dt[:, None, None]) if dt.ndim else (dt, dt)
@@ -139,30 +142,27 @@ def predict_states(x: np.ndarray, P: np.ndarray, dt, std_position, std_velocity)
     P = P.copy()
     P[:, :4, :] += P_step * P[:, 4:, :]
     P[:, :, :4] += P_step * P[:, :, 4:]
-    q = np.repeat(np.stack([(std_position * heights) ** 2 * dt, (std_velocity * heights) ** 2 * dt], 1), 4, axis=1)  # (T, 8)
-    diagonal = np.arange(8)
-    P[:, diagonal, diagonal] += q
+    # Q is diagonal: position and velocity noise, per row.
+    P[:, _DIAG4, _DIAG4] += ((std_position * heights) ** 2 * dt)[:, None]
+    P[:, _DIAG4 + 4, _DIAG4 + 4] += ((std_velocity * heights) ** 2 * dt)[:, None]
     x[:, 2:4] = np.maximum(x[:, 2:4], 1.0)  # a box never shrinks below a pixel
     return x, P
 
 
 def update_states(x: np.ndarray, P: np.ndarray, boxes_xyxy: np.ndarray, std_measurement) -> tuple[np.ndarray, np.ndarray]:
     """:meth:`BoxKalmanFilter.update` on stacked states, one measured box each (new arrays):
-    filterpy's gain ``K = P H^T S^-1`` and Joseph-form covariance. ``std_measurement``: scalar or ``(T,)``."""
+    filterpy's gain ``K = P H^T S^-1`` and covariance ``(I - KH) P`` (filterpy writes the Joseph
+    form, equal for this optimal gain; kept symmetric here). ``std_measurement``: scalar or ``(T,)``."""
     z = xyxy_to_z(np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4))  # (T, 4)
     if len(z) != len(x):
         raise ValueError(f"{len(x)} states but {len(z)} boxes")
-    R = np.zeros((len(x), 4, 4))
-    diagonal = np.arange(4)
-    R[:, diagonal, diagonal] = (np.asarray(std_measurement, dtype=np.float64).reshape(-1, 1) * np.maximum(z[:, 3:4], 1.0)) ** 2
-    S = P[:, :4, :4] + R  # H P H^T + R with H = [I 0]
+    r = (np.asarray(std_measurement, dtype=np.float64).reshape(-1, 1) * np.maximum(z[:, 3:4], 1.0)) ** 2  # diag of R
+    S = P[:, :4, :4].copy()  # H P H^T + R with H = [I 0]
+    S[:, _DIAG4, _DIAG4] += r
     K = P[:, :, :4] @ np.linalg.inv(S)  # (T, 8, 4)
     x = x + (K @ (z - x[:, :4])[:, :, None])[:, :, 0]
-    # Joseph form (I - KH) P (I - KH)^T + K R K^T, expanded with H = [I 0]:
-    # P - K P_top - (K P_top)^T + K S K^T, where P_top = H P (the first 4 rows).
-    KP = K @ P[:, :4, :]  # (T, 8, 8)
-    P = P - KP - KP.transpose(0, 2, 1) + K @ S @ K.transpose(0, 2, 1)
-    return x, P
+    P = P - K @ P[:, :4, :]
+    return x, (P + P.transpose(0, 2, 1)) / 2
 
 
 def _stacked(filters: list[BoxKalmanFilter]) -> tuple[np.ndarray, np.ndarray]:
