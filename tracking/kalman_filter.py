@@ -135,13 +135,15 @@ def predict_states(x: np.ndarray, P: np.ndarray, dt, std_position, std_velocity)
     if (dt < 0).any():
         raise ValueError(f"time step must be >= 0 seconds, got {dt}")
     heights = np.maximum(x[:, 3], 1.0)  # the noise scale of each filter (box height)
-    x_step, P_step = (dt[:, None], dt[:, None, None]) if dt.ndim else (dt, dt)
-    # F = [[I, dt I], [0, I]]: F x and F P F^T written out by blocks (no 8x8 matmuls).
-    x = x.copy()
-    x[:, :4] += x_step * x[:, 4:]
-    P = P.copy()
-    P[:, :4, :] += P_step * P[:, 4:, :]
-    P[:, :, :4] += P_step * P[:, :, 4:]
+    if dt.ndim == 0:  # one F = [[I, dt I], [0, I]] for all rows
+        F = np.eye(8)
+        F[_DIAG4, _DIAG4 + 4] = dt
+        x, P = x @ F.T, F @ P @ F.T
+    else:  # F x and F P F^T written out by blocks, a time step per row
+        x, P = x.copy(), P.copy()
+        x[:, :4] += dt[:, None] * x[:, 4:]
+        P[:, :4, :] += dt[:, None, None] * P[:, 4:, :]
+        P[:, :, :4] += dt[:, None, None] * P[:, :, 4:]
     # Q is diagonal: position and velocity noise, per row.
     P[:, _DIAG4, _DIAG4] += ((std_position * heights) ** 2 * dt)[:, None]
     P[:, _DIAG4 + 4, _DIAG4 + 4] += ((std_velocity * heights) ** 2 * dt)[:, None]
@@ -214,6 +216,8 @@ def mahalanobis_matrix(z_pred: np.ndarray, P_pos: np.ndarray, std_measurement: n
     boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
     if len(z_pred) == 0 or len(boxes) == 0:
         return np.zeros((len(z_pred), len(boxes)))
+    if where is not None and where.size <= 4096:  # small: the dense product takes fewer numpy calls
+        return np.where(where, mahalanobis_matrix(z_pred, P_pos, std_measurement, boxes), np.inf)
     zs = xyxy_to_z(boxes)  # (N, 4)
     # H = [I 0], so H P H^T is the top-left 4x4 block of P; R is measurement_noise(x), batched.
     S = P_pos.copy()  # (T, 4, 4)

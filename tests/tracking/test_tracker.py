@@ -258,19 +258,18 @@ def test_low_score_embeddings_are_never_read():
     assert runs[0] == runs[1] and sum(map(len, runs[0])) > 100
 
 
-def test_mahalanobis_on_chosen_pairs_equals_the_full_matrix():
-    from tracking.kalman_filter import mahalanobis_matrix
+@pytest.mark.parametrize("tracks,boxes", [(3, 5), (80, 60)])  # the small (dense) and large (sparse) paths
+def test_mahalanobis_on_chosen_pairs_equals_the_full_matrix(tracks, boxes):
+    from tracking.kalman_filter import initial_states, mahalanobis_matrix, predict_states
     rng = np.random.default_rng(2)
-    filters = [BoxKalmanFilter(np.array([x, 10, x + 20, 60.0])) for x in (0.0, 50.0, 120.0)]
-    for f in filters:
-        f.predict(0.2)
-    z = np.stack([f.kf.x[:4, 0] for f in filters])
-    P = np.stack([f.kf.P[:4, :4] for f in filters])
-    std = np.array([f.std_measurement for f in filters])
-    boxes = np.concatenate([rng.uniform(0, 150, (5, 2)), rng.uniform(0, 150, (5, 2)) + [20, 50]], 1)
-    full = mahalanobis_matrix(z, P, std, boxes)
-    where = rng.random((3, 5)) < 0.5
-    sparse = mahalanobis_matrix(z, P, std, boxes, where=where)
+    starts = np.concatenate([rng.uniform(0, 150, (tracks, 2)), rng.uniform(0, 150, (tracks, 2)) + [20, 50]], 1)
+    x, P = predict_states(*initial_states(starts, 0.05), 0.2, 0.05, 0.2)
+    z, P = x[:, :4], P[:, :4, :4]
+    std = np.full(tracks, 0.05)
+    measured = np.concatenate([rng.uniform(0, 150, (boxes, 2)), rng.uniform(0, 150, (boxes, 2)) + [20, 50]], 1)
+    full = mahalanobis_matrix(z, P, std, measured)
+    where = rng.random((tracks, boxes)) < 0.3
+    sparse = mahalanobis_matrix(z, P, std, measured, where=where)
     np.testing.assert_allclose(sparse[where], full[where], rtol=1e-12)
     assert np.isinf(sparse[~where]).all()
 
