@@ -6,7 +6,10 @@ width and height in pixels and their velocities in pixels per **second**. Measur
 time, a dropped frame or a variable frame rate moves a track as far as it really moved.
 
 Noise is proportional to the box size (as in DeepSORT): a 200-pixel person jitters more in pixels
-than a 20-pixel one. The filter itself is filterpy's ``KalmanFilter``.
+than a 20-pixel one. :class:`BoxKalmanFilter` is one track's filter, filterpy's ``KalmanFilter``;
+the tracker runs the same equations on all its tracks at once (:func:`predict_states`,
+:func:`update_states`, :func:`mahalanobis_matrix` on stacked states; tests compare them with
+filterpy's).
 """
 from __future__ import annotations
 
@@ -89,25 +92,11 @@ class BoxKalmanFilter:
         """Squared Mahalanobis distances ``(N,)`` of measurements to the predicted measurement."""
         return gating_distances([self], boxes_xyxy)[0]
 
-    def state(self) -> tuple[np.ndarray, np.ndarray]:
-        """A copy of ``(x, P)``, to come back to with :meth:`restore`."""
-        return self.kf.x.copy(), self.kf.P.copy()
-
-    def restore(self, state: tuple[np.ndarray, np.ndarray]) -> None:
-        self.kf.x, self.kf.P = state[0].copy(), state[1].copy()
-
 
 def boxes_of_states(x: np.ndarray) -> np.ndarray:
     """``(T, >=4)`` states ``[cx, cy, w, h, ...]`` -> ``(T, 4)`` xyxy boxes (as ``box`` does for one)."""
     half = np.maximum(x[:, 2:4], 1e-3) / 2
     return np.concatenate([x[:, :2] - half, x[:, :2] + half], axis=1)
-
-
-def predicted_boxes(filters: list[BoxKalmanFilter]) -> np.ndarray:
-    """``(T, 4)`` xyxy boxes of the filters' current states (``box`` of each, batched)."""
-    if not filters:
-        return np.zeros((0, 4))
-    return boxes_of_states(np.stack([f.kf.x[:4, 0] for f in filters]))
 
 
 def initial_states(boxes_xyxy: np.ndarray, std_measurement: float) -> tuple[np.ndarray, np.ndarray]:
@@ -165,37 +154,6 @@ def update_states(x: np.ndarray, P: np.ndarray, boxes_xyxy: np.ndarray, std_meas
     x = x + (K @ (z - x[:, :4])[:, :, None])[:, :, 0]
     P = P - K @ P[:, :4, :]
     return x, (P + P.transpose(0, 2, 1)) / 2
-
-
-def _stacked(filters: list[BoxKalmanFilter]) -> tuple[np.ndarray, np.ndarray]:
-    return np.stack([f.kf.x[:, 0] for f in filters]), np.stack([f.kf.P for f in filters])
-
-
-def _write_back(filters: list[BoxKalmanFilter], x: np.ndarray, P: np.ndarray) -> None:
-    # New arrays per filter, never views edited later.
-    for k, f in enumerate(filters):
-        f.kf.x, f.kf.P = x[k, :, None].copy(), P[k].copy()
-
-
-def predict_many(filters: list[BoxKalmanFilter], dt: float) -> None:
-    """``predict(dt)`` for every filter in one batched computation (:func:`predict_states`)."""
-    if dt < 0:
-        raise ValueError(f"time step must be >= 0 seconds, got {dt}")
-    if not filters:
-        return
-    x, P = _stacked(filters)
-    _write_back(filters, *predict_states(x, P, dt, np.array([f.std_position for f in filters]),
-                                         np.array([f.std_velocity for f in filters])))
-
-
-def update_many(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray) -> None:
-    """``update(box)`` for each filter and its box, batched (:func:`update_states`)."""
-    if not filters:
-        return
-    if len(np.asarray(boxes_xyxy).reshape(-1, 4)) != len(filters):
-        raise ValueError(f"{len(filters)} filters but {len(np.asarray(boxes_xyxy).reshape(-1, 4))} boxes")
-    x, P = _stacked(filters)
-    _write_back(filters, *update_states(x, P, boxes_xyxy, np.array([f.std_measurement for f in filters])))
 
 
 def gating_distances(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray) -> np.ndarray:

@@ -59,7 +59,7 @@ class Track:
         self.hits = 1
         self.start_time = self.last_time = timestamp
         self.embedding = embedding  # unit (D,) or None
-        self.box = self.last_observation = np.asarray(box, dtype=np.float64)
+        self.box = self.last_observation = np.array(box, dtype=np.float64)  # a copy: the caller may reuse its buffer
         self.history: deque = deque([(frame_index, self.last_observation.copy())], maxlen=history)
         self.action_probs: np.ndarray | None = None
         self.action_timeline: dict[int, dict] = {}  # second -> {"probs": summed probs, "n": count}
@@ -155,11 +155,11 @@ class Tracker:
             embeddings = np.asarray(embeddings, dtype=np.float32)
             embeddings = embeddings.reshape(len(boxes), embeddings.shape[-1] if embeddings.ndim > 1 else 0)
             embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
-        self.frame_index += 1
         if timestamp is None:
             timestamp = 0.0 if self.timestamp is None else self.timestamp + 1.0 / self.fps
         if self.timestamp is not None and timestamp < self.timestamp:
             raise ValueError(f"timestamps must not go back: {timestamp} after {self.timestamp}")
+        self.frame_index += 1
         dt = 0.0 if self.timestamp is None else timestamp - self.timestamp
         self.timestamp = timestamp
         self._predict(dt)
@@ -198,9 +198,9 @@ class Tracker:
         for t in self.tracks:
             if t.state == TrackState.LOST and timestamp - t.last_time > self.lost_buffer_s:
                 t.state = TrackState.REMOVED
-        self._drop_removed()
-        for t, box in zip(self.tracks, boxes_of_states(self._x)):
+        for t, box in zip(self.tracks, boxes_of_states(self._x), strict=True):  # removed ones too: their last estimate
             t.box = box
+        self._drop_removed()
         return [t for t in self.tracks if t.state == TrackState.CONFIRMED and t.updated_this_frame]
 
     @property

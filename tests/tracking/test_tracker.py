@@ -162,6 +162,17 @@ def test_action_timeline_per_second():
     assert timeline[0][0] == 0 and timeline[1][0] == 1 and timeline[1][1] == pytest.approx(0.8)
 
 
+def test_a_rejected_frame_changes_nothing_and_boxes_are_copied():
+    tracker = Tracker(fps=10.0)
+    buffer = np.array([[0, 0, 10, 30.0]])
+    tracker.update(buffer, np.array([0.9]), timestamp=1.0)
+    buffer[:] = 500.0  # the caller reuses its array
+    assert tracker.tracks[0].last_observation.tolist() == [0, 0, 10, 30.0]
+    with pytest.raises(ValueError, match="must not go back"):
+        tracker.update(buffer, np.array([0.9]), timestamp=0.5)
+    assert tracker.frame_index == 0
+
+
 def test_bad_inputs():
     tracker = Tracker()
     with pytest.raises(ValueError, match="boxes"):
@@ -198,40 +209,47 @@ def test_batched_gating_equals_per_track_mahalanobis():
         np.testing.assert_allclose(batched[t], np.einsum("ni,ij,nj->n", d, np.linalg.inv(S), d))
 
 
-def test_batched_predict_equals_filterpy_predict():
-    from tracking.kalman_filter import predict_many
+def _stack(filters):
+    return np.stack([f.kf.x[:, 0] for f in filters]), np.stack([f.kf.P for f in filters])
+
+
+def test_stacked_predict_equals_filterpy_predict():
+    from tracking.kalman_filter import predict_states
     boxes = [np.array([10, 10, 30, 60.0]), np.array([100, 20, 140, 120.0]), np.array([5, 5, 6, 6.0])]
     single = [BoxKalmanFilter(b) for b in boxes]
-    batched = [BoxKalmanFilter(b) for b in boxes]
-    for f, g, v in zip(single, batched, ([3, -2, 1, 0.5], [-10, 4, 0, 2], [0, 0, -50, -50])):
-        for k in (f, g):  # give them velocities, and a shrinking one to hit the 1-pixel floor
-            k.kf.x[4:, 0] = v
+    for f, v in zip(single, ([3, -2, 1, 0.5], [-10, 4, 0, 2], [0, 0, -50, -50])):
+        f.kf.x[4:, 0] = v  # velocities, and a shrinking box to hit the 1-pixel floor
+    x, P = _stack(single)
     for dt in (0.1, 0.25):
         for f in single:
-            f.predict(dt)
-        predict_many(batched, dt)
-        for f, g in zip(single, batched):
-            np.testing.assert_allclose(g.kf.x, f.kf.x, rtol=1e-12)
-            np.testing.assert_allclose(g.kf.P, f.kf.P, rtol=1e-12)
+            f.predict(dt)  # filterpy's KalmanFilter.predict underneath
+        x, P = predict_states(x, P, dt, 0.05, 0.2)
+        fx, fP = _stack(single)
+        np.testing.assert_allclose(x, fx, rtol=1e-12)
+        np.testing.assert_allclose(P, fP, rtol=1e-12)
     with pytest.raises(ValueError, match="time step"):
-        predict_many(batched, -0.1)
+        predict_states(x, P, -0.1, 0.05, 0.2)
 
 
-def test_batched_update_equals_filterpy_update():
-    from tracking.kalman_filter import update_many
-    start = [np.array([10, 10, 30, 60.0]), np.array([100, 20, 140, 120.0])]
+def test_stacked_update_equals_filterpy_update():
+    from tracking.kalman_filter import initial_states, update_states
+    start = np.array([[10, 10, 30, 60.0], [100, 20, 140, 120.0]])
     measured = np.array([[12, 9, 33, 63.0], [97, 25, 139, 118.0]])
     single = [BoxKalmanFilter(b) for b in start]
-    batched = [BoxKalmanFilter(b) for b in start]
-    for f, g in zip(single, batched):
+    x, P = initial_states(start, 0.05)
+    fx, fP = _stack(single)
+    np.testing.assert_allclose(x, fx)  # same initial state as the single filter's
+    np.testing.assert_allclose(P, fP)
+    for f in single:
         f.predict(0.2)
-        g.predict(0.2)
+    x, P = _stack(single)
     for f, b in zip(single, measured):
-        f.update(b)
-    update_many(batched, measured)
-    for f, g in zip(single, batched):
-        np.testing.assert_allclose(g.kf.x, f.kf.x, rtol=1e-10)
-        np.testing.assert_allclose(g.kf.P, f.kf.P, rtol=1e-10, atol=1e-10)
+        f.update(b)  # filterpy's KalmanFilter.update (Joseph form) underneath
+    x, P = update_states(x, P, measured, 0.05)
+    fx, fP = _stack(single)
+    np.testing.assert_allclose(x, fx, rtol=1e-10)
+    np.testing.assert_allclose(P, fP, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(P, P.transpose(0, 2, 1))
 
 
 def test_low_score_embeddings_are_never_read():
@@ -278,6 +296,8 @@ def test_predict_states_with_a_time_step_per_row_equals_one_call_per_row():
     from tracking.kalman_filter import initial_states, predict_states
     x, P = initial_states(np.array([[10, 10, 30, 60.0], [100, 20, 140, 120.0]]), 0.05)
     x[:, 4:] = [[3, -2, 1, 0.5], [-10, 4, 0, 2]]
+    A = np.random.default_rng(1).normal(size=(2, 8, 8))
+    P = P + A @ A.transpose(0, 2, 1)  # a full covariance: the cross terms must move too
     xb, Pb = predict_states(x, P, np.array([0.1, 0.35]), 0.05, 0.2)
     for k, dt in enumerate((0.1, 0.35)):
         xs, Ps = predict_states(x[k:k + 1], P[k:k + 1], dt, 0.05, 0.2)
