@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from data.boxes import iou_matrix
 from data.formats.mot import MotRows
-from tracking.matching import iou_matrix
 
 MATCH_IOU = 0.5
 #: MOTChallenge classes whose matched tracker boxes are dropped (TrackEval's distractor_class_names).

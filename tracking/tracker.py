@@ -30,9 +30,10 @@ from collections import deque
 
 import numpy as np
 
+from data.boxes import iou_matrix
 from tracking.kalman_filter import (CHI2_95_4DOF, BoxKalmanFilter, boxes_of_states, initial_states, mahalanobis_matrix,
                                     predict_states, update_states)
-from tracking.matching import INFEASIBLE, cosine_distance, iou_matrix, linear_assignment
+from tracking.matching import INFEASIBLE, cosine_distance, linear_assignment
 
 
 class TrackState(enum.Enum):

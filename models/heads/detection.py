@@ -4,11 +4,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 import torch
 from torch import nn
 from torchvision.ops import batched_nms
 
+from data.boxes import iou_matrix
 from models.layers import SeparableConvBNAct
 
 
@@ -149,7 +149,6 @@ def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, si
     # Offsetting each class far apart makes one IoU computation class-aware (as batched_nms does).
     b = b + (labels.detach().cpu().double().numpy() * (b.max() + 1))[:, None]
     s = scores.detach().cpu().double().numpy().copy()
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     alive = s > score_threshold
     kept, kept_scores = [], []
     while len(kept) < max_detections and alive.any():
@@ -160,12 +159,7 @@ def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, si
         candidates = np.flatnonzero(alive)
         if len(candidates) == 0:
             break
-        o = b[candidates]
-        w = np.clip(np.minimum(o[:, 2], b[best, 2]) - np.maximum(o[:, 0], b[best, 0]), 0, None)
-        h = np.clip(np.minimum(o[:, 3], b[best, 3]) - np.maximum(o[:, 1], b[best, 1]), 0, None)
-        inter = w * h
-        union = area[candidates] + area[best] - inter
-        iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+        iou = iou_matrix(b[best:best + 1], b[candidates], dtype=np.float64)[0]
         s[candidates] *= np.exp(-iou ** 2 / sigma)
         alive[candidates] = s[candidates] > score_threshold
     return (torch.tensor(kept, dtype=torch.long, device=boxes.device),
