@@ -156,6 +156,9 @@ class Tracker:
             embeddings = np.asarray(embeddings, dtype=np.float32)
             embeddings = embeddings.reshape(len(boxes), embeddings.shape[-1] if embeddings.ndim > 1 else 0)
             embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+            if self._embedding is not None and len(embeddings) and embeddings.shape[1] != self._embedding.shape[1]:
+                raise ValueError(f"embeddings have {embeddings.shape[1]} dimensions, earlier frames had "
+                                 f"{self._embedding.shape[1]} (reset() before a new video or model)")
         if timestamp is None:
             timestamp = 0.0 if self.timestamp is None else self.timestamp + 1.0 / self.fps
         if self.timestamp is not None and timestamp < self.timestamp:

@@ -169,6 +169,9 @@ def test_a_rejected_frame_changes_nothing_and_boxes_are_copied():
     with pytest.raises(ValueError, match="must not go back"):
         tracker.update(buffer, np.array([0.9]), timestamp=0.5)
     assert tracker.frame_index == 0
+    tracker.update(buffer, np.array([0.9]), np.ones((1, 8)), timestamp=1.1)
+    with pytest.raises(ValueError, match="embeddings have 4 dimensions, earlier frames had 8"):
+        tracker.update(buffer, np.array([0.9]), np.ones((1, 4)), timestamp=1.2)
 
 
 def test_bad_inputs():
