@@ -37,13 +37,17 @@ class TemporalEncoder(nn.Module):
         nn.init.zeros_(self.out_proj.bias)
         self.register_buffer("position", sinusoidal_encoding(max_frames, d_model), persistent=False)
 
-    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+    def _tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(B, T, C, H, W)`` -> the encoder's input ``(B*H*W, T, d_model)`` and its attention mask."""
         B, T, C, H, W = x.shape
         if C != self.channels or T > self.max_frames:
             raise ValueError(f"temporal encoder expects (B, T<={self.max_frames}, {self.channels}, H, W), got {tuple(x.shape)}")
         tokens = x.permute(0, 3, 4, 1, 2).reshape(B * H * W, T, C)  # (B*H*W, T, C)
-        h = self.in_proj(tokens) + self.position[:T]
         mask = nn.Transformer.generate_square_subsequent_mask(T, device=x.device) if self.causal else None
+        return self.in_proj(tokens) + self.position[:T], mask
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        h, mask = self._tokens(x)
         return self.encoder(h, mask=mask, is_causal=self.causal)  # (B*H*W, T, d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -56,12 +60,8 @@ class TemporalEncoder(nn.Module):
         layer computes attention and feed-forward for the newest frame's query alone (the other
         frames' outputs of that layer feed nothing), which is most of a layer's work saved."""
         B, T, C, H, W = x.shape
-        if C != self.channels or T > self.max_frames:
-            raise ValueError(f"temporal encoder expects (B, T<={self.max_frames}, {self.channels}, H, W), got {tuple(x.shape)}")
-        tokens = x.permute(0, 3, 4, 1, 2).reshape(B * H * W, T, C)  # (B*H*W, T, C)
-        h = self.in_proj(tokens) + self.position[:T]
+        h, mask = self._tokens(x)
         *early, last = self.encoder.layers
-        mask = nn.Transformer.generate_square_subsequent_mask(T, device=x.device) if self.causal else None
         for layer in early:
             h = layer(h, src_mask=mask, is_causal=self.causal)
         h = self._newest_query_layer(last, h)  # (B*H*W, 1, d_model); the newest frame sees all frames, causal or not
