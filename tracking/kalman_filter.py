@@ -59,10 +59,6 @@ class BoxKalmanFilter:
     def box(self) -> np.ndarray:
         return z_to_xyxy(self.kf.x[:4, 0])
 
-    @property
-    def velocity(self) -> np.ndarray:
-        return self.kf.x[4:, 0].copy()
-
     def transition(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
         """``F`` and ``Q`` for a step of ``dt`` seconds (white-noise acceleration model)."""
         F = np.eye(8)
@@ -87,10 +83,6 @@ class BoxKalmanFilter:
         z = xyxy_to_z(box_xyxy)
         self.kf.update(z.reshape(4, 1), R=self.measurement_noise(z))
         return self.box
-
-    def mahalanobis(self, boxes_xyxy: np.ndarray) -> np.ndarray:
-        """Squared Mahalanobis distances ``(N,)`` of measurements to the predicted measurement."""
-        return gating_distances([self], boxes_xyxy)[0]
 
 
 def boxes_of_states(x: np.ndarray) -> np.ndarray:
@@ -156,18 +148,10 @@ def update_states(x: np.ndarray, P: np.ndarray, boxes_xyxy: np.ndarray, std_meas
     return x, (P + P.transpose(0, 2, 1)) / 2
 
 
-def gating_distances(filters: list[BoxKalmanFilter], boxes_xyxy: np.ndarray) -> np.ndarray:
-    """``(T, N)`` squared Mahalanobis distances of N measured boxes to T filters' predicted
-    measurements, in one batched computation."""
-    if not filters:
-        return np.zeros((0, len(np.asarray(boxes_xyxy).reshape(-1, 4))))
-    return mahalanobis_matrix(np.stack([f.kf.x[:4, 0] for f in filters]), np.stack([f.kf.P[:4, :4] for f in filters]),
-                              np.array([f.std_measurement for f in filters]), boxes_xyxy)
-
-
 def mahalanobis_matrix(z_pred: np.ndarray, P_pos: np.ndarray, std_measurement: np.ndarray,
                        boxes_xyxy: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
-    """:func:`gating_distances` on stacked states: ``z_pred (T, 4)`` predicted ``[cx, cy, w, h]``,
+    """``(T, N)`` squared Mahalanobis distances of N measured boxes to T predicted measurements
+    (stacked states, the tracker's gate): ``z_pred (T, 4)`` predicted ``[cx, cy, w, h]``,
     ``P_pos (T, 4, 4)`` their covariance block, ``std_measurement (T,)``. With a ``(T, N)``
     boolean ``where``, only those pairs are computed and the others are ``inf`` (the tracker asks
     only for pairs its other rules leave feasible: a few per track, not all T x N)."""
@@ -180,8 +164,7 @@ def mahalanobis_matrix(z_pred: np.ndarray, P_pos: np.ndarray, std_measurement: n
     # H = [I 0], so H P H^T is the top-left 4x4 block of P; R is measurement_noise(x), batched.
     S = P_pos.copy()  # (T, 4, 4)
     std = std_measurement * np.maximum(z_pred[:, 3], 1.0)
-    diagonal = np.arange(4)
-    S[:, diagonal, diagonal] += (std ** 2)[:, None]
+    S[:, _DIAG4, _DIAG4] += (std ** 2)[:, None]
     S_inv = np.linalg.inv(S)
     if where is None:
         diff = zs[None] - z_pred[:, None]  # (T, N, 4)

@@ -186,12 +186,13 @@ def test_bad_inputs():
 
 
 def test_batched_gating_equals_per_track_mahalanobis():
-    from tracking.kalman_filter import gating_distances
+    from tracking.kalman_filter import mahalanobis_matrix
     filters = [BoxKalmanFilter(np.array([10, 10, 30, 60.0])), BoxKalmanFilter(np.array([100, 20, 140, 120.0]))]
     for f in filters:
         f.predict(0.1)
     boxes = np.array([[12, 11, 31, 62.0], [98, 25, 139, 118.0], [50, 50, 60, 70.0]])
-    batched = gating_distances(filters, boxes)
+    batched = mahalanobis_matrix(np.stack([f.z for f in filters]), np.stack([f.kf.P[:4, :4] for f in filters]),
+                                 np.array([f.std_measurement for f in filters]), boxes)
     for t, f in enumerate(filters):
         z = xyxy_to_z(boxes)
         S = f.kf.H @ f.kf.P @ f.kf.H.T + f.measurement_noise(f.z)
