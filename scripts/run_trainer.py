@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from data.errors import InputError  # noqa: E402
+from data.errors import run_cli  # noqa: E402
 
 FLAG_TO_KEY = {"model": "model", "batch_size": "data.batch_size", "num_epochs": "trainer.epochs", "lr": "optimizer.lr",
                "device": "device", "resume": "resume", "exp_name": "exp_name", "num_classes": "model.num_classes",
@@ -53,24 +53,22 @@ def parse(argv: list[str]) -> tuple[list[str], str | None]:
     return overrides, args.config
 
 
-def main(argv=None) -> int:
-    overrides, extra = parse(sys.argv[1:] if argv is None else argv)
+def run(parsed) -> int | None:
+    from train.run import compose_config, train
+    from train.trainer import TrainingDiverged
+    overrides, extra = parsed
+    cfg = compose_config(overrides, extra)
     try:
-        from train.run import compose_config, train
-        from train.trainer import TrainingDiverged
-        cfg = compose_config(overrides, extra)
-        try:
-            train(cfg)
-        except TrainingDiverged as exc:
-            print(f"error: training stopped: {exc}", file=sys.stderr)
-            return 3
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: the last checkpoint in the run folder is intact (written atomically)", file=sys.stderr)
-        return 130
-    return 0
+        train(cfg)
+    except TrainingDiverged as exc:
+        print(f"error: training stopped: {exc}", file=sys.stderr)
+        return 3
+    return None
+
+
+def main(argv=None) -> int:
+    return run_cli(run, parse(sys.argv[1:] if argv is None else argv),
+                   interrupted="interrupted: the last checkpoint in the run folder is intact (written atomically)")
 
 
 if __name__ == "__main__":
