@@ -10,6 +10,17 @@ than a 20-pixel one. :class:`BoxKalmanFilter` is one track's filter, filterpy's 
 the tracker runs the same equations on all its tracks at once (:func:`predict_states`,
 :func:`update_states`, :func:`mahalanobis_matrix` on stacked states; tests compare them with
 filterpy's).
+
+Covariance layout of the stacked functions (documented once, here): ``F``, ``Q``, ``H``, ``R`` and
+the initial covariance never couple one coordinate with another, so the filter is four
+independent (position, velocity) filters, one per measured coordinate, and every covariance it
+ever holds is zero outside the entries ``(i, i)``, ``(i, i+4)``, ``(i+4, i)``, ``(i+4, i+4)``. The
+stacked functions keep just those, as ``P (T, 3, 4)``: ``P[:, 0]`` the variances of
+``[cx, cy, w, h]``, ``P[:, 1]`` each one's covariance with its velocity, ``P[:, 2]`` the
+velocities' variances (:func:`full_covariance` rebuilds the ``(T, 8, 8)`` matrices). The
+innovation covariance is then diagonal, and predict, update and gating are a few element-wise
+operations on ``(T, 4)`` arrays instead of batched 8x8 products and 4x4 inverses (which were
+most of the tracker's time at the few people of a real frame).
 """
 from __future__ import annotations
 
@@ -43,7 +54,7 @@ class BoxKalmanFilter:
         kf = KalmanFilter(dim_x=8, dim_z=4)
         kf.H = np.hstack([np.eye(4), np.zeros((4, 4))])
         x, P = initial_states(np.asarray(box_xyxy, dtype=np.float64).reshape(1, 4), std_measurement)
-        kf.x, kf.P = x[0, :, None], P[0]
+        kf.x, kf.P = x[0, :, None], full_covariance(P)[0]
         self.kf = kf
 
     @staticmethod
@@ -85,93 +96,104 @@ class BoxKalmanFilter:
         return self.box
 
 
+_DIAG4 = np.arange(4)
+
+
 def boxes_of_states(x: np.ndarray) -> np.ndarray:
     """``(T, >=4)`` states ``[cx, cy, w, h, ...]`` -> ``(T, 4)`` xyxy boxes (as ``box`` does for one)."""
     half = np.maximum(x[:, 2:4], 1e-3) / 2
     return np.concatenate([x[:, :2] - half, x[:, :2] + half], axis=1)
 
 
+def full_covariance(P: np.ndarray) -> np.ndarray:
+    """Decoupled ``(T, 3, 4)`` covariances (see the module's docstring) -> the ``(T, 8, 8)``
+    matrices filterpy holds, for comparison and inspection."""
+    T = len(P)
+    out = np.zeros((T, 8, 8))
+    out[:, _DIAG4, _DIAG4] = P[:, 0]
+    out[:, _DIAG4, _DIAG4 + 4] = out[:, _DIAG4 + 4, _DIAG4] = P[:, 1]
+    out[:, _DIAG4 + 4, _DIAG4 + 4] = P[:, 2]
+    return out
+
+
 def initial_states(boxes_xyxy: np.ndarray, std_measurement: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(N, 8)`` states and ``(N, 8, 8)`` covariances of new tracks at ``(N, 4)`` boxes: the
-    position known to the detector's precision; the velocity unknown (a person may move a body
-    height per second in any direction)."""
+    """``(N, 8)`` states and ``(N, 3, 4)`` decoupled covariances of new tracks at ``(N, 4)``
+    boxes: the position known to the detector's precision; the velocity unknown (a person may move
+    a body height per second in any direction); no correlation yet."""
     z = xyxy_to_z(np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4))
     x = np.concatenate([z, np.zeros_like(z)], axis=1)
-    h = np.maximum(z[:, 3], 1.0)[:, None]
-    variances = np.concatenate([np.repeat((2 * std_measurement * h) ** 2, 4, 1), np.repeat(h ** 2, 4, 1)], axis=1)
-    P = np.zeros((len(z), 8, 8))
-    diagonal = np.arange(8)
-    P[:, diagonal, diagonal] = variances
+    h = np.maximum(z[:, 3:4], 1.0)  # (N, 1)
+    P = np.zeros((len(z), 3, 4))
+    P[:, 0] = (2 * std_measurement * h) ** 2
+    P[:, 2] = h ** 2
     return x, P
 
-
-_DIAG4 = np.arange(4)
 
 
 def predict_states(x: np.ndarray, P: np.ndarray, dt, std_position, std_velocity) -> tuple[np.ndarray, np.ndarray]:
-    """:meth:`BoxKalmanFilter.predict` on stacked ``(T, 8)`` states and ``(T, 8, 8)`` covariances
-    (new arrays): filterpy's ``x = F x``, ``P = F P F^T + Q``. ``dt`` (seconds) and ``std_*``:
-    scalars, or ``(T,)`` for one value per row."""
+    """:meth:`BoxKalmanFilter.predict` on stacked ``(T, 8)`` states and ``(T, 3, 4)`` decoupled
+    covariances (new arrays): filterpy's ``x = F x``, ``P = F P F^T + Q`` written out per
+    (position, velocity) pair. ``dt`` (seconds) and ``std_*``: scalars, or ``(T,)`` for one value
+    per row."""
     dt = np.asarray(dt, dtype=np.float64)
-    if (dt < 0).any():
+    if dt.min(initial=0.0) < 0:
         raise ValueError(f"time step must be >= 0 seconds, got {dt}")
-    heights = np.maximum(x[:, 3], 1.0)  # the noise scale of each filter (box height)
-    if dt.ndim == 0:  # one F = [[I, dt I], [0, I]] for all rows
-        F = np.eye(8)
-        F[_DIAG4, _DIAG4 + 4] = dt
-        x, P = x @ F.T, F @ P @ F.T
-    else:  # F x and F P F^T written out by blocks, a time step per row
-        x, P = x.copy(), P.copy()
-        x[:, :4] += dt[:, None] * x[:, 4:]
-        P[:, :4, :] += dt[:, None, None] * P[:, 4:, :]
-        P[:, :, :4] += dt[:, None, None] * P[:, :, 4:]
-    # Q is diagonal: position and velocity noise, per row.
-    P[:, _DIAG4, _DIAG4] += ((std_position * heights) ** 2 * dt)[:, None]
-    P[:, _DIAG4 + 4, _DIAG4 + 4] += ((std_velocity * heights) ** 2 * dt)[:, None]
-    x[:, 2:4] = np.maximum(x[:, 2:4], 1.0)  # a box never shrinks below a pixel
-    return x, P
+    step = dt if dt.ndim == 0 else dt[:, None]  # broadcasts against (T, 4)
+    # Q's diagonal: (std * box height)^2 * dt, the height being each filter's noise scale.
+    scale = np.maximum(x[:, 3:4], 1.0) ** 2 * step  # (T, 1)
+    pos = x[:, :4] + step * x[:, 4:]
+    np.maximum(pos[:, 2:4], 1.0, out=pos[:, 2:4])  # a box never shrinks below a pixel
+    pp, pv, vv = P[:, 0], P[:, 1], P[:, 2]
+    pv_next = pv + step * vv
+    out = np.empty_like(P)
+    out[:, 0] = pp + step * (pv + pv_next) + np.square(std_position)[..., None] * scale
+    out[:, 1] = pv_next
+    out[:, 2] = vv + np.square(std_velocity)[..., None] * scale
+    return np.concatenate([pos, x[:, 4:]], axis=1), out
 
 
 def update_states(x: np.ndarray, P: np.ndarray, boxes_xyxy: np.ndarray, std_measurement) -> tuple[np.ndarray, np.ndarray]:
     """:meth:`BoxKalmanFilter.update` on stacked states, one measured box each (new arrays):
-    filterpy's gain ``K = P H^T S^-1`` and covariance ``(I - KH) P`` (filterpy writes the Joseph
-    form, equal for this optimal gain; kept symmetric here). ``std_measurement``: scalar or ``(T,)``."""
+    filterpy's gain ``K = P H^T S^-1`` and covariance ``(I - KH) P`` per (position, velocity)
+    pair, where ``S`` is a scalar (filterpy writes the Joseph form, equal for this optimal gain).
+    ``std_measurement``: scalar or ``(T,)``."""
     z = xyxy_to_z(np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4))  # (T, 4)
     if len(z) != len(x):
         raise ValueError(f"{len(x)} states but {len(z)} boxes")
-    r = (np.asarray(std_measurement, dtype=np.float64).reshape(-1, 1) * np.maximum(z[:, 3:4], 1.0)) ** 2  # diag of R
-    S = P[:, :4, :4].copy()  # H P H^T + R with H = [I 0]
-    S[:, _DIAG4, _DIAG4] += r
-    K = P[:, :, :4] @ np.linalg.inv(S)  # (T, 8, 4)
-    x = x + (K @ (z - x[:, :4])[:, :, None])[:, :, 0]
-    P = P - K @ P[:, :4, :]
-    return x, (P + P.transpose(0, 2, 1)) / 2
+    r = (np.asarray(std_measurement, dtype=np.float64).reshape(-1, 1) * np.maximum(z[:, 3:4], 1.0)) ** 2  # (T, 1)
+    pp, pv, vv = P[:, 0], P[:, 1], P[:, 2]
+    s = pp + r  # (T, 4): the innovation variance of each coordinate
+    gain_pos, gain_vel = pp / s, pv / s
+    residual = z - x[:, :4]
+    out = np.empty_like(P)
+    out[:, 0] = pp * (r / s)  # (1 - gain_pos) * pp
+    out[:, 1] = pv * (r / s)
+    out[:, 2] = vv - gain_vel * pv
+    return np.concatenate([x[:, :4] + gain_pos * residual, x[:, 4:] + gain_vel * residual], axis=1), out
 
 
-def mahalanobis_matrix(z_pred: np.ndarray, P_pos: np.ndarray, std_measurement: np.ndarray,
+def mahalanobis_matrix(z_pred: np.ndarray, position_variance: np.ndarray, std_measurement: np.ndarray,
                        boxes_xyxy: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
     """``(T, N)`` squared Mahalanobis distances of N measured boxes to T predicted measurements
     (stacked states, the tracker's gate): ``z_pred (T, 4)`` predicted ``[cx, cy, w, h]``,
-    ``P_pos (T, 4, 4)`` their covariance block, ``std_measurement (T,)``. With a ``(T, N)``
-    boolean ``where``, only those pairs are computed and the others are ``inf`` (the tracker asks
-    only for pairs its other rules leave feasible: a few per track, not all T x N)."""
+    ``position_variance (T, 4)`` their variances (``P[:, 0]``), ``std_measurement`` scalar or ``(T,)``. The
+    innovation covariance is diagonal (the coordinates are independent), so this is a sum of four
+    squared, scaled differences. With a ``(T, N)`` boolean ``where``, only those pairs are
+    computed and the others are ``inf`` (the tracker asks only for pairs its other rules leave
+    feasible: a few per track, not all T x N)."""
     boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
     if len(z_pred) == 0 or len(boxes) == 0:
         return np.zeros((len(z_pred), len(boxes)))
-    if where is not None and where.size <= 4096:  # small: the dense product takes fewer numpy calls
-        return np.where(where, mahalanobis_matrix(z_pred, P_pos, std_measurement, boxes), np.inf)
     zs = xyxy_to_z(boxes)  # (N, 4)
-    # H = [I 0], so H P H^T is the top-left 4x4 block of P; R is measurement_noise(x), batched.
-    S = P_pos.copy()  # (T, 4, 4)
-    std = std_measurement * np.maximum(z_pred[:, 3], 1.0)
-    S[:, _DIAG4, _DIAG4] += (std ** 2)[:, None]
-    S_inv = np.linalg.inv(S)
-    if where is None:
+    # S = H P H^T + R with R = measurement_noise(predicted box): diagonal.
+    std = np.asarray(std_measurement, dtype=np.float64).reshape(-1, 1) * np.maximum(z_pred[:, 3:4], 1.0)  # (T, 1)
+    inv_s = 1.0 / (position_variance + std ** 2)  # (T, 4)
+    if where is None or where.size <= 4096:  # small: the dense product takes fewer numpy calls
         diff = zs[None] - z_pred[:, None]  # (T, N, 4)
-        # Batched matmul, not einsum: at 200 tracks x 200 boxes einsum was most of the frame's time.
-        return ((diff @ S_inv) * diff).sum(-1)
+        dense = (diff * diff) @ inv_s[:, :, None]  # (T, N, 1)
+        return dense[:, :, 0] if where is None else np.where(where, dense[:, :, 0], np.inf)
     out = np.full((len(z_pred), len(boxes)), np.inf)
     t, n = np.nonzero(where)
     diff = zs[n] - z_pred[t]  # (K, 4)
-    out[t, n] = ((diff[:, None, :] @ S_inv[t])[:, 0] * diff).sum(-1)
+    out[t, n] = (diff * diff * inv_s[t]).sum(-1)
     return out

@@ -30,7 +30,8 @@ def linear_assignment(cost: np.ndarray, max_cost: float) -> tuple[np.ndarray, np
         return np.zeros((0, 2), dtype=np.int64), np.arange(rows), np.arange(cols)
     r, c = linear_sum_assignment(np.minimum(cost, INFEASIBLE))
     keep = cost[r, c] <= max_cost
-    matches = np.stack([r[keep], c[keep]], axis=1).astype(np.int64)
+    matches = np.empty((int(keep.sum()), 2), dtype=np.int64)
+    matches[:, 0], matches[:, 1] = r[keep], c[keep]
     row_free = np.ones(rows, bool)
     row_free[matches[:, 0]] = False
     col_free = np.ones(cols, bool)

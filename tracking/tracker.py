@@ -132,10 +132,11 @@ class Tracker:
         self._next_id = 1
         self.frame_index = -1
         self.timestamp: float | None = None
-        # One row per track, in the order of self.tracks: state (T, 8) and covariance (T, 8, 8)
-        # now and right after the last observation (for OC-SORT's re-update), appearance.
-        self._x, self._P = np.zeros((0, 8)), np.zeros((0, 8, 8))
-        self._saved_x, self._saved_P = np.zeros((0, 8)), np.zeros((0, 8, 8))
+        # One row per track, in the order of self.tracks: state (T, 8) and decoupled covariance
+        # (T, 3, 4) (layout in tracking.kalman_filter) now and right after the last observation
+        # (for OC-SORT's re-update), appearance.
+        self._x, self._P = np.zeros((0, 8)), np.zeros((0, 3, 4))
+        self._saved_x, self._saved_P = np.zeros((0, 8)), np.zeros((0, 3, 4))
         self._last_time = np.zeros(0)
         self._embedding: np.ndarray | None = None  # (T, D) float32, unit rows; zeros where unknown
         self._has_embedding = np.zeros(0, dtype=bool)
@@ -300,9 +301,9 @@ class Tracker:
             self._embedding = np.concatenate([self._embedding, np.zeros((len(dets), self._embedding.shape[1]), np.float32)])
 
     def _drop_removed(self) -> None:
-        keep = np.array([t.state != TrackState.REMOVED for t in self.tracks], dtype=bool)
-        if keep.all():
+        if all(t.state != TrackState.REMOVED for t in self.tracks):
             return
+        keep = np.array([t.state != TrackState.REMOVED for t in self.tracks], dtype=bool)
         self.removed += [t for t in self.tracks if t.state == TrackState.REMOVED and t.hits >= self.min_hits]
         self.tracks = [t for t, k in zip(self.tracks, keep) if k]
         self._x, self._P, self._saved_x, self._saved_P = self._x[keep], self._P[keep], self._saved_x[keep], self._saved_P[keep]
@@ -319,8 +320,7 @@ class Tracker:
 
     def _motion_gate(self, rows: np.ndarray, det_boxes: np.ndarray, where: np.ndarray) -> np.ndarray:
         """True where a pair is outside the Kalman gate; computed only ``where`` asked."""
-        distances = mahalanobis_matrix(self._x[rows, :4], self._P[rows, :4, :4], np.full(len(rows), self._std[2]), det_boxes,
-                                       where=where)
+        distances = mahalanobis_matrix(self._x[rows, :4], self._P[rows, 0], self._std[2], det_boxes, where=where)
         return distances > self.gate
 
     def _iou_cost(self, tracks, det_boxes, _embeddings) -> np.ndarray:
