@@ -152,14 +152,14 @@ def predict_states(x: np.ndarray, P: np.ndarray, dt, std_position, std_velocity)
     return np.concatenate([pos, x[:, 4:]], axis=1), out
 
 
-def update_states(x: np.ndarray, P: np.ndarray, boxes_xyxy: np.ndarray, std_measurement) -> tuple[np.ndarray, np.ndarray]:
-    """:meth:`BoxKalmanFilter.update` on stacked states, one measured box each (new arrays):
+def update_states(x: np.ndarray, P: np.ndarray, z: np.ndarray, std_measurement) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`BoxKalmanFilter.update` on stacked states, one measurement ``z (T, 4)``
+    ``[cx, cy, w, h]`` each (:func:`xyxy_to_z` of the boxes; new arrays):
     filterpy's gain ``K = P H^T S^-1`` and covariance ``(I - KH) P`` per (position, velocity)
     pair, where ``S`` is a scalar (filterpy writes the Joseph form, equal for this optimal gain).
     ``std_measurement``: scalar or ``(T,)``."""
-    z = xyxy_to_z(np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4))  # (T, 4)
-    if len(z) != len(x):
-        raise ValueError(f"{len(x)} states but {len(z)} boxes")
+    if z.shape != (len(x), 4):
+        raise ValueError(f"{len(x)} states need ({len(x)}, 4) measurements, got {z.shape}")
     r = (np.asarray(std_measurement, dtype=np.float64).reshape(-1, 1) * np.maximum(z[:, 3:4], 1.0)) ** 2  # (T, 1)
     pp, pv, vv = P[:, 0], P[:, 1], P[:, 2]
     s = pp + r  # (T, 4): the innovation variance of each coordinate
@@ -173,18 +173,18 @@ def update_states(x: np.ndarray, P: np.ndarray, boxes_xyxy: np.ndarray, std_meas
 
 
 def mahalanobis_matrix(z_pred: np.ndarray, position_variance: np.ndarray, std_measurement: np.ndarray,
-                       boxes_xyxy: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
-    """``(T, N)`` squared Mahalanobis distances of N measured boxes to T predicted measurements
+                       z_measured: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+    """``(T, N)`` squared Mahalanobis distances of N measurements ``z_measured (N, 4)``
+    ``[cx, cy, w, h]`` (:func:`xyxy_to_z` of the boxes) to T predicted measurements
     (stacked states, the tracker's gate): ``z_pred (T, 4)`` predicted ``[cx, cy, w, h]``,
     ``position_variance (T, 4)`` their variances (``P[:, 0]``), ``std_measurement`` scalar or ``(T,)``. The
     innovation covariance is diagonal (the coordinates are independent), so this is a sum of four
     squared, scaled differences. With a ``(T, N)`` boolean ``where``, only those pairs are
     computed and the others are ``inf`` (the tracker asks only for pairs its other rules leave
     feasible: a few per track, not all T x N)."""
-    boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
-    if len(z_pred) == 0 or len(boxes) == 0:
-        return np.zeros((len(z_pred), len(boxes)))
-    zs = xyxy_to_z(boxes)  # (N, 4)
+    zs = z_measured
+    if len(z_pred) == 0 or len(zs) == 0:
+        return np.zeros((len(z_pred), len(zs)))
     # S = H P H^T + R with R = measurement_noise(predicted box): diagonal.
     std = np.asarray(std_measurement, dtype=np.float64).reshape(-1, 1) * np.maximum(z_pred[:, 3:4], 1.0)  # (T, 1)
     inv_s = 1.0 / (position_variance + std ** 2)  # (T, 4)
@@ -192,7 +192,7 @@ def mahalanobis_matrix(z_pred: np.ndarray, position_variance: np.ndarray, std_me
         diff = zs[None] - z_pred[:, None]  # (T, N, 4)
         dense = (diff * diff) @ inv_s[:, :, None]  # (T, N, 1)
         return dense[:, :, 0] if where is None else np.where(where, dense[:, :, 0], np.inf)
-    out = np.full((len(z_pred), len(boxes)), np.inf)
+    out = np.full((len(z_pred), len(zs)), np.inf)
     t, n = np.nonzero(where)
     diff = zs[n] - z_pred[t]  # (K, 4)
     out[t, n] = (diff * diff * inv_s[t]).sum(-1)

@@ -27,13 +27,22 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from typing import NamedTuple
 
 import numpy as np
 
 from data.boxes import iou_matrix
 from tracking.kalman_filter import (CHI2_95_4DOF, BoxKalmanFilter, boxes_of_states, initial_states, mahalanobis_matrix,
-                                    predict_states, update_states)
+                                    predict_states, update_states, xyxy_to_z)
 from tracking.matching import INFEASIBLE, cosine_distance, linear_assignment
+
+
+class _Frame(NamedTuple):
+    """One frame's detections, as every association stage reads them."""
+    boxes: np.ndarray  # (N, 4) xyxy, float64
+    z: np.ndarray  # (N, 4) the same as Kalman measurements [cx, cy, w, h]
+    scores: np.ndarray  # (N,)
+    embeddings: np.ndarray | None  # (N, D) unit rows, or None
 
 
 class TrackState(enum.Enum):
@@ -168,6 +177,7 @@ class Tracker:
         dt = 0.0 if self.timestamp is None else timestamp - self.timestamp
         self.timestamp = timestamp
         self._predict(dt)
+        frame = _Frame(boxes, xyxy_to_z(boxes), scores, embeddings)
 
         high = np.flatnonzero(scores >= self.high_score)
         low = np.flatnonzero((scores >= self.low_score) & (scores < self.high_score))
@@ -176,30 +186,30 @@ class Tracker:
 
         # Stage 1: confirmed and lost tracks vs high-score detections, motion + appearance.
         # Matched tracks leave the later stages, so their Kalman updates wait for one batched call.
-        matched, left_tracks, left_high = self._match(confirmed, high, boxes, embeddings, self._fused_cost, self.match_cost)
+        matched, left_tracks, left_high = self._match(confirmed, high, frame, self._fused_cost, self.match_cost)
         # Stage 2: tracks seen recently vs low-score detections, IoU only.
         recent = [t for t in left_tracks if timestamp - t.last_time <= self.motion_horizon_s]
         stale = [t for t in left_tracks if timestamp - t.last_time > self.motion_horizon_s]
-        matches, recent, _ = self._match(recent, low, boxes, None, self._iou_cost, 1 - self.low_match_iou)
+        matches, recent, _ = self._match(recent, low, frame, self._iou_cost, 1 - self.low_match_iou)
         matched += matches
         left_tracks = recent + stale
         # Stage 3: unconfirmed tracks vs the high-score detections left.
-        matches, left_tentative, left_high = self._match(tentative, left_high, boxes, embeddings, self._iou_cost,
+        matches, left_tentative, left_high = self._match(tentative, left_high, frame, self._iou_cost,
                                                          1 - self.unconfirmed_match_iou)
         matched += matches
         # Observation-centric recovery: last observed box instead of the drifted prediction.
         if self.observation_recovery and len(left_high):
-            matches, left_tracks, left_high = self._match(left_tracks, left_high, boxes, None, self._observation_cost,
+            matches, left_tracks, left_high = self._match(left_tracks, left_high, frame, self._observation_cost,
                                                           1 - self.low_match_iou)
             matched += matches
-        self._apply(matched, boxes, scores, embeddings, timestamp)
+        self._apply(matched, frame, timestamp)
 
         for t in left_tentative:
             t.state = TrackState.REMOVED
         for t in left_tracks:
             if t.state == TrackState.CONFIRMED:
                 t.state = TrackState.LOST
-        self._start_tracks([d for d in left_high if scores[d] >= self.new_track_score], boxes, scores, embeddings, timestamp)
+        self._start_tracks([d for d in left_high if scores[d] >= self.new_track_score], frame, timestamp)
         for t in self.tracks:
             if t.state == TrackState.LOST and timestamp - t.last_time > self.lost_buffer_s:
                 t.state = TrackState.REMOVED
@@ -224,7 +234,7 @@ class Tracker:
     def _rows(self, tracks: list[Track]) -> np.ndarray:
         return np.fromiter((t._row for t in tracks), dtype=np.int64, count=len(tracks))
 
-    def _apply(self, matches, boxes, scores, embeddings, timestamp) -> None:
+    def _apply(self, matches, frame: _Frame, timestamp) -> None:
         if not matches:
             return
         reupdate_gap = 1.5 / self.fps
@@ -234,13 +244,14 @@ class Tracker:
         plain = timestamp - self._last_time[rows] <= reupdate_gap
         if plain.any():
             self._x[rows[plain]], self._P[rows[plain]] = update_states(
-                self._x[rows[plain]], self._P[rows[plain]], boxes[dets[plain]], self._std[2])
+                self._x[rows[plain]], self._P[rows[plain]], frame.z[dets[plain]], self._std[2])
         if not plain.all():
-            self._reupdate(rows[~plain], boxes[dets[~plain]], np.stack([matches[k][0].last_observation for k in np.flatnonzero(~plain)]),
-                           timestamp - self._last_time[rows[~plain]])
+            last = xyxy_to_z(np.stack([matches[k][0].last_observation for k in np.flatnonzero(~plain)]))
+            self._reupdate(rows[~plain], frame.z[dets[~plain]], last, timestamp - self._last_time[rows[~plain]])
         self._saved_x[rows], self._saved_P[rows] = self._x[rows], self._P[rows]
         self._last_time[rows] = timestamp
         # Appearance EMA of the confident matches, batched; only confident views shape it.
+        boxes, scores, embeddings = frame.boxes, frame.scores, frame.embeddings
         if embeddings is not None:
             if self._embedding is None:
                 self._embedding = np.zeros((len(self.tracks), embeddings.shape[1]), dtype=np.float32)
@@ -252,9 +263,10 @@ class Tracker:
             self._embedding[at], self._has_embedding[at] = mixed, True
             for k in np.flatnonzero(confident):
                 matches[k][0].embedding = self._embedding[rows[k]].copy()
-        for track, d in matches:
-            track.last_observation = np.array(boxes[d], dtype=np.float64)
-            track.last_time, track.score = timestamp, float(scores[d])
+        observed, observed_scores = boxes[dets], scores[dets].tolist()  # boxes: a copy, the caller's array stays theirs
+        for (track, _), box, score in zip(matches, observed, observed_scores):
+            track.last_observation = box
+            track.last_time, track.score = timestamp, score
             track.hits += 1
             track.history.append((self.frame_index, track.last_observation))
             track.updated_this_frame = True
@@ -263,7 +275,7 @@ class Tracker:
             elif track.state == TrackState.TENTATIVE and track.hits >= self.min_hits:
                 track.state = TrackState.CONFIRMED
 
-    def _reupdate(self, rows: np.ndarray, boxes: np.ndarray, last_observations: np.ndarray, gaps: np.ndarray) -> None:
+    def _reupdate(self, rows: np.ndarray, measured: np.ndarray, last_measured: np.ndarray, gaps: np.ndarray) -> None:
         """OC-SORT's re-update: replay each gap from the last observation with virtual observations
         on the straight line to the new one, instead of trusting a prediction that drifted; one
         step per 0.1 s of gap, batched over the tracks with as many steps."""
@@ -272,15 +284,16 @@ class Tracker:
         for count in np.unique(steps):
             group = steps == count
             x, P = self._saved_x[rows[group]], self._saved_P[rows[group]]
-            start, end, dt = last_observations[group], boxes[group], gaps[group] / count
+            start, end, dt = last_measured[group], measured[group], gaps[group] / count  # [cx, cy, w, h]: linear in xyxy
             for k in range(1, count + 1):
                 x, P = predict_states(x, P, dt, std_position, std_velocity)
                 x, P = update_states(x, P, start + (end - start) * k / count, std_measurement)
             self._x[rows[group]], self._P[rows[group]] = x, P
 
-    def _start_tracks(self, dets: list[int], boxes, scores, embeddings, timestamp) -> None:
+    def _start_tracks(self, dets: list[int], frame: _Frame, timestamp) -> None:
         if not dets:
             return
+        boxes, scores, embeddings = frame.boxes, frame.scores, frame.embeddings
         x, P = initial_states(boxes[dets], self._std[2])
         for d in dets:
             track = Track(self._next_id, boxes[d], float(scores[d]), None if embeddings is None else embeddings[d].copy(),
@@ -311,27 +324,29 @@ class Tracker:
         if self._embedding is not None:
             self._embedding = self._embedding[keep]
 
-    def _match(self, tracks: list[Track], dets: np.ndarray, boxes, embeddings, cost_fn, max_cost):
+    def _match(self, tracks: list[Track], dets: np.ndarray, frame: _Frame, cost_fn, max_cost):
         if not tracks or len(dets) == 0:
             return [], list(tracks), np.asarray(dets, dtype=np.int64)
-        cost = cost_fn(tracks, boxes[dets], None if embeddings is None else embeddings[dets])
+        cost = cost_fn(tracks, dets, frame)
         pairs, rows, cols = linear_assignment(cost, max_cost)
         return ([(tracks[r], int(dets[c])) for r, c in pairs], [tracks[r] for r in rows], np.asarray(dets)[cols])
 
-    def _motion_gate(self, rows: np.ndarray, det_boxes: np.ndarray, where: np.ndarray) -> np.ndarray:
+    def _motion_gate(self, rows: np.ndarray, det_z: np.ndarray, where: np.ndarray) -> np.ndarray:
         """True where a pair is outside the Kalman gate; computed only ``where`` asked."""
-        distances = mahalanobis_matrix(self._x[rows, :4], self._P[rows, 0], self._std[2], det_boxes, where=where)
+        distances = mahalanobis_matrix(self._x[rows, :4], self._P[rows, 0], self._std[2], det_z, where=where)
         return distances > self.gate
 
-    def _iou_cost(self, tracks, det_boxes, _embeddings) -> np.ndarray:
-        return 1.0 - iou_matrix(self._boxes[self._rows(tracks)], det_boxes)
+    # Costs in float64 like the boxes: no conversion per call.
+    def _iou_cost(self, tracks, dets, frame: _Frame) -> np.ndarray:
+        return 1.0 - iou_matrix(self._boxes[self._rows(tracks)], frame.boxes[dets], dtype=np.float64)
 
-    def _observation_cost(self, tracks, det_boxes, _embeddings) -> np.ndarray:
-        return 1.0 - iou_matrix(np.stack([t.last_observation for t in tracks]), det_boxes)
+    def _observation_cost(self, tracks, dets, frame: _Frame) -> np.ndarray:
+        return 1.0 - iou_matrix(np.stack([t.last_observation for t in tracks]), frame.boxes[dets], dtype=np.float64)
 
-    def _fused_cost(self, tracks, det_boxes, det_embeddings) -> np.ndarray:
+    def _fused_cost(self, tracks, dets, frame: _Frame) -> np.ndarray:
         rows = self._rows(tracks)
-        iou = iou_matrix(self._boxes[rows], det_boxes)
+        det_embeddings = None if frame.embeddings is None else frame.embeddings[dets]
+        iou = iou_matrix(self._boxes[rows], frame.boxes[dets], dtype=np.float64)
         iou_cost = 1.0 - iou
         if det_embeddings is None or self._embedding is None or not self._has_embedding[rows].all():
             cost, feasible = iou_cost, iou > 0
@@ -345,5 +360,5 @@ class Tracker:
             # Recently seen tracks must overlap the detection or look like it; stale ones look like it.
             feasible = (app <= self.reid_max_distance) | (~stale & (iou > 0))
         # The Kalman gate last, and only on the pairs still feasible (a few per track).
-        feasible &= ~self._motion_gate(rows, det_boxes, feasible)
+        feasible &= ~self._motion_gate(rows, frame.z[dets], feasible)
         return np.where(feasible, cost, INFEASIBLE)

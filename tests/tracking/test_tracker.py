@@ -192,7 +192,7 @@ def test_batched_gating_equals_per_track_mahalanobis():
         f.predict(0.1)
     boxes = np.array([[12, 11, 31, 62.0], [98, 25, 139, 118.0], [50, 50, 60, 70.0]])
     batched = mahalanobis_matrix(np.stack([f.z for f in filters]), np.stack([np.diag(f.kf.P)[:4] for f in filters]),
-                                 np.array([f.std_measurement for f in filters]), boxes)
+                                 np.array([f.std_measurement for f in filters]), xyxy_to_z(boxes))
     for t, f in enumerate(filters):
         z = xyxy_to_z(boxes)
         S = f.kf.H @ f.kf.P @ f.kf.H.T + f.measurement_noise(f.z)
@@ -244,7 +244,9 @@ def test_stacked_update_equals_filterpy_update():
     x, P = _stack(single)
     for f, b in zip(single, measured):
         f.update(b)  # filterpy's KalmanFilter.update (Joseph form) underneath
-    x, P = update_states(x, P, measured, 0.05)
+    x, P = update_states(x, P, xyxy_to_z(measured), 0.05)
+    with pytest.raises(ValueError, match="measurements"):
+        update_states(x, P, xyxy_to_z(measured[:1]), 0.05)
     fx, fP = _stack(single)
     np.testing.assert_allclose(x, fx, rtol=1e-10)
     np.testing.assert_allclose(P, fP, rtol=1e-10, atol=1e-10)
@@ -283,9 +285,9 @@ def test_mahalanobis_on_chosen_pairs_equals_the_full_matrix(tracks, boxes):
     z, P = x[:, :4], P[:, 0]
     std = np.full(tracks, 0.05)
     measured = np.concatenate([rng.uniform(0, 150, (boxes, 2)), rng.uniform(0, 150, (boxes, 2)) + [20, 50]], 1)
-    full = mahalanobis_matrix(z, P, std, measured)
+    full = mahalanobis_matrix(z, P, std, xyxy_to_z(measured))
     where = rng.random((tracks, boxes)) < 0.3
-    sparse = mahalanobis_matrix(z, P, std, measured, where=where)
+    sparse = mahalanobis_matrix(z, P, std, xyxy_to_z(measured), where=where)
     np.testing.assert_allclose(sparse[where], full[where], rtol=1e-12)
     assert np.isinf(sparse[~where]).all()
 
