@@ -5,6 +5,11 @@ same end-to-end measure for ultralytics YOLO11n + ByteTrack when ultralytics is 
 
     python scripts/benchmark_inference.py                       # PETS09-S2L1 frames, 640x384, 2 threads
     python scripts/benchmark_inference.py --variants tiny --frames 100 --checkpoint runs/<run>/best.pt
+    python scripts/benchmark_inference.py --precisions fp32   # float32 only
+
+Each precision is measured for every pipeline alike: ``bf16`` runs ours with
+``StreamingEngine(precision="bf16")`` and YOLO11n's ``track`` call under the same bfloat16 autocast,
+so a ratio always compares the two at one precision.
 
 Each end-to-end measure runs in its own process (peak memory is that process's), reads the video
 frame by frame inside the timed loop, and skips ``--warmup`` frames. Without ``--checkpoint`` the
@@ -62,7 +67,8 @@ def child_ours(args) -> dict:
         clip_len, stride = state.get("clip_len", 8), state.get("stride", 2)
     else:
         model = build_model(args.variant).eval()
-    engine = StreamingEngine(model=model, tracker=Tracker(fps=10.0), input_size=size, clip_len=clip_len, stride=stride)
+    engine = StreamingEngine(model=model, tracker=Tracker(fps=10.0), input_size=size, clip_len=clip_len, stride=stride,
+                             precision=args.precision)
     total = args.warmup + args.frames
     detections, start = 0, None
     for n, (index, timestamp, frame) in enumerate(_frames(args.video, total)):
@@ -95,15 +101,17 @@ def child_yolo(args) -> dict:
     for n, (_, _, frame) in enumerate(_frames(args.video, total)):
         if n == args.warmup:
             start = time.perf_counter()
-        model.track(frame, persist=True, tracker="bytetrack.yaml", imgsz=(args.height, args.width), device="cpu",
-                    verbose=False)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            model.track(frame, persist=True, tracker="bytetrack.yaml", imgsz=(args.height, args.width), device="cpu",
+                        verbose=False)
         torch.set_num_threads(args.threads)
     elapsed = time.perf_counter() - start
     return {"fps": args.frames / elapsed, "peak_rss_mb": _peak_rss_mb()}
 
 
-def _run_child(kind: str, args, variant: str = "") -> dict | str:
-    cmd = [sys.executable, __file__, "--child", kind, "--variant", variant or "tiny", "--video", str(args.video),
+def _run_child(kind: str, args, variant: str = "", precision: str = "fp32") -> dict | str:
+    cmd = [sys.executable, __file__, "--child", kind, "--variant", variant or "tiny", "--precision", precision,
+           "--video", str(args.video),
            "--frames", str(args.frames), "--warmup", str(args.warmup), "--threads", str(args.threads),
            "--width", str(args.width), "--height", str(args.height)]
     if args.checkpoint and kind == "ours":
@@ -116,13 +124,49 @@ def _run_child(kind: str, args, variant: str = "") -> dict | str:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _end_to_end(args, precision: str, peak: float) -> dict:
+    """Every variant and YOLO11n at one precision: prints their table and ratios."""
+    print("| pipeline | fps | ms/frame | GFLOP/frame | GFLOP/s (% of matmul) | peak memory (MB) | detections/frame |")
+    print("|---|---|---|---|---|---|---|")
+    rows = {}
+    for variant in args.variants.split(","):
+        r = _run_child("ours", args, variant, precision)
+        rows[variant] = r
+        if isinstance(r, str):
+            print(f"| {variant} | failed: {r} | | | | | |")
+            continue
+        achieved = r["gflops_per_frame"] * r["fps"]
+        print(f"| {variant} + tracker ({precision}) | {r['fps']:.1f} | {1000 / r['fps']:.1f} | {r['gflops_per_frame']:.2f} | "
+              f"{achieved:.1f} ({100 * achieved / peak:.0f}%) | {r['peak_rss_mb']:.0f} | {r['detections_per_frame']:.1f} |")
+    yolo = None
+    if not args.no_yolo:
+        try:
+            import ultralytics  # noqa: F401
+            yolo = _run_child("yolo", args, precision=precision)
+        except ImportError:
+            print("| YOLO11n + ByteTrack | not installed (pip install -e \".[bench]\") | | | | | |")
+        if isinstance(yolo, dict):
+            print(f"| YOLO11n + ByteTrack (ultralytics, {precision}) | {yolo['fps']:.1f} | {1000 / yolo['fps']:.1f} | | | "
+                  f"{yolo['peak_rss_mb']:.0f} | |")
+        elif yolo is not None:
+            print(f"| YOLO11n + ByteTrack | failed: {yolo} | | | | | |")
+    rows["yolo11n_bytetrack"] = yolo
+    if isinstance(yolo, dict):
+        for variant in args.variants.split(","):
+            if isinstance(rows.get(variant), dict):
+                print(f"{variant} ({precision}): {rows[variant]['fps'] / yolo['fps']:.2f}x YOLO11n + ByteTrack's fps ({precision})")
+    return rows
+
+
 # ----------------------------------------------------------------------------- in-process parts
-def matmul_gflops(threads: int, n: int = 1024, repeat: int = 10, rounds: int = 5) -> float:
-    """Float32 matmul GFLOP/s with ``threads`` threads: the best of ``rounds`` timings, so a
-    moment of contention does not make the reference (and every percentage against it) low."""
+def matmul_gflops(threads: int, n: int = 1024, repeat: int = 10, rounds: int = 5, precision: str = "fp32") -> float:
+    """Matmul GFLOP/s (float32, or bfloat16 with ``precision="bf16"``) with ``threads`` threads:
+    the best of ``rounds`` timings, so a moment of contention does not make the reference (and
+    every percentage against it) low."""
     import torch
     torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     best = float("inf")
@@ -190,10 +234,13 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=384)
+    p.add_argument("--precisions", default="fp32,bf16",
+                   help="comma-separated: fp32, bf16 (bfloat16 autocast, for ours and YOLO11n alike)")
     p.add_argument("--no-yolo", action="store_true", help="skip the YOLO11n + ByteTrack row")
     p.add_argument("--json", help="write every figure here")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--variant", help=argparse.SUPPRESS)
+    p.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         print(json.dumps(child_ours(args) if args.child == "ours" else child_yolo(args)))
@@ -203,41 +250,17 @@ def main(argv=None) -> int:
         return 2
     import torch
     torch.set_num_threads(args.threads)
-    report = {"threads": args.threads, "size": [args.width, args.height], "frames": args.frames}
-    peak = matmul_gflops(args.threads)
-    report["matmul_gflops"] = peak
-    print(f"end to end on {Path(args.video).name}: {args.frames} frames at {args.width}x{args.height}, "
-          f"{args.threads} threads; matmul reaches {peak:.1f} GFLOP/s here")
-    print("| pipeline | fps | ms/frame | GFLOP/frame | GFLOP/s (% of matmul) | peak memory (MB) | detections/frame |")
-    print("|---|---|---|---|---|---|---|")
-    rows = {}
-    for variant in args.variants.split(","):
-        r = _run_child("ours", args, variant)
-        rows[variant] = r
-        if isinstance(r, str):
-            print(f"| {variant} | failed: {r} | | | | | |")
-            continue
-        achieved = r["gflops_per_frame"] * r["fps"]
-        print(f"| {variant} + tracker | {r['fps']:.1f} | {1000 / r['fps']:.1f} | {r['gflops_per_frame']:.2f} | "
-              f"{achieved:.1f} ({100 * achieved / peak:.0f}%) | {r['peak_rss_mb']:.0f} | {r['detections_per_frame']:.1f} |")
-    yolo = None
-    if not args.no_yolo:
-        try:
-            import ultralytics  # noqa: F401
-            yolo = _run_child("yolo", args)
-        except ImportError:
-            print("| YOLO11n + ByteTrack | not installed (pip install -e \".[bench]\") | | | | | |")
-        if isinstance(yolo, dict):
-            print(f"| YOLO11n + ByteTrack (ultralytics) | {yolo['fps']:.1f} | {1000 / yolo['fps']:.1f} | | | "
-                  f"{yolo['peak_rss_mb']:.0f} | |")
-        elif yolo is not None:
-            print(f"| YOLO11n + ByteTrack | failed: {yolo} | | | | | |")
-    rows["yolo11n_bytetrack"] = yolo
-    report["end_to_end"] = rows
-    if isinstance(yolo, dict):
-        for variant in args.variants.split(","):
-            if isinstance(rows.get(variant), dict):
-                print(f"{variant}: {rows[variant]['fps'] / yolo['fps']:.2f}x YOLO11n + ByteTrack's fps")
+    precisions = args.precisions.split(",")
+    if not set(precisions) <= {"fp32", "bf16"}:
+        print(f"error: --precisions takes fp32 and/or bf16, got {args.precisions}", file=sys.stderr)
+        return 2
+    report = {"threads": args.threads, "size": [args.width, args.height], "frames": args.frames, "end_to_end": {}}
+    for precision in precisions:
+        peak = matmul_gflops(args.threads, precision=precision)
+        report[f"matmul_gflops_{precision}"] = peak
+        print(f"\n{precision}: end to end on {Path(args.video).name}: {args.frames} frames at {args.width}x{args.height}, "
+              f"{args.threads} threads; a {precision} matmul reaches {peak:.1f} GFLOP/s here")
+        report["end_to_end"][precision] = _end_to_end(args, precision, peak)
     # Best of 3 (as benchmark_tracking does): one-off stalls of this shared machine otherwise show
     # up as a slower tracker.
     print("\n| association (tracker.update, best of 3) | 10 objects | 50 objects | 200 objects |")

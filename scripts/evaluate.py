@@ -65,6 +65,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--track-high", type=float, default=0.5, help="tracker's first-stage score threshold (--checkpoint)")
     p.add_argument("--track-new", type=float, default=0.6, help="score a detection needs to start a track (--checkpoint)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16: the network under bfloat16 autocast, about 1.4x faster on CPUs with AVX512-BF16 "
+                        "or AMX (README: inference speed)")
     args = p.parse_args(argv)
     if bool(args.checkpoint) == bool(args.results):
         p.error("give --checkpoint (run a model) or --results (score existing files)")
@@ -264,7 +267,7 @@ def run_checkpoint(args, sequences: dict[str, GtSequence], out_dir: Path) -> dic
                           low_score=min(args.conf_threshold, args.track_high))
         engine = StreamingEngine(model=model, tracker=tracker, input_size=tuple(state["input_size"]),
                                  clip_len=state.get("clip_len", 8), stride=state.get("stride", 2),
-                                 conf_threshold=args.conf_threshold, device=device)
+                                 conf_threshold=args.conf_threshold, device=device, precision=args.precision)
         recorder = TrackRecorder(action_names)
         det_parts = []
         bar = ProgressBar(gt_seq.num_frames, unit=f"{name} frames")

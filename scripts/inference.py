@@ -50,6 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--track-new", type=float, default=0.6, help="a new track needs a detection above this score")
     p.add_argument("--show", action="store_true", help="display the annotated frames live")
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16: the network under bfloat16 autocast, about 1.4x faster on CPUs with AVX512-BF16 "
+                        "or AMX (README: inference speed)")
     p.add_argument("--fps", type=float, help="frame rate when the source has none (image folders, det.txt alone)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--trail", type=int, default=12, help="trail length in frames (0: none)")
@@ -114,7 +117,7 @@ def run(args) -> dict:
                           low_score=min(args.conf_threshold, args.track_high))
         engine = StreamingEngine(model=model, tracker=tracker, input_size=tuple(state["input_size"]),
                                  clip_len=state.get("clip_len", 8), stride=state.get("stride", 2),
-                                 conf_threshold=args.conf_threshold, device=device)
+                                 conf_threshold=args.conf_threshold, device=device, precision=args.precision)
         frames = iter(stream)
 
     show = args.show and has_display()

@@ -10,7 +10,9 @@ works on a letterboxed copy (aspect kept, padded to the model's input size).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import warnings
 from collections import deque
 from dataclasses import dataclass
 
@@ -70,20 +72,46 @@ class FrameResult:
         return len(self.detection_boxes)
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware (a CUDA GPU, or a CPU with AVX512-BF16 or
+    AMX); elsewhere bfloat16 is emulated and slower than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check() for check in checks if check is not None)
+
+
 class StreamingEngine:
     """Runs a trained :class:`models.mot_action_net.MotActionNet` and a :class:`Tracker` on a
     stream. ``clip_len`` and ``stride`` must match training (the action head learned tubes of
-    ``clip_len`` boxes ``stride`` frames apart)."""
+    ``clip_len`` boxes ``stride`` frames apart).
+
+    ``precision="bf16"`` runs the network under bfloat16 autocast (convolutions and matmuls in
+    bfloat16, normalisations in float32); its outputs are turned back into float32 before
+    decoding, Soft-NMS and tracking. On a CPU with AVX512-BF16 or AMX it is about 1.4x faster
+    than float32 for the same tracks (README: inference speed); elsewhere it is emulated, and the
+    engine warns."""
 
     def __init__(self, *, model, tracker: Tracker, input_size: tuple[int, int], clip_len: int = 8, stride: int = 2,
                  conf_threshold: float = 0.1, nms_threshold: float = 0.6, device: str | torch.device = "cpu",
-                 action_every: int = 1, fuse: bool = True):
+                 action_every: int = 1, fuse: bool = True, precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         # A private copy with BatchNorm folded into the convolutions (same outputs, less work per
         # frame); the caller's model is left as it was.
         self.model = fuse_conv_bn(copy.deepcopy(model).eval()) if fuse else model.eval()
         # channels-last convolutions run the GroupNorm head about a third faster on CPU (measured).
         self.model.to(device=device, memory_format=torch.channels_last)
         self.tracker, self.input_size, self.device = tracker, tuple(input_size), torch.device(device)
+        self.precision = precision
+        if precision == "bf16" and not native_bf16(self.device):
+            warnings.warn(f"precision bf16: {self.device} has no native bfloat16 (AVX512-BF16 / AMX on a CPU), "
+                          "so it is emulated and likely slower than fp32", stacklevel=2)
         self.clip_len, self.stride, self.action_every = clip_len, stride, max(action_every, 1)
         self.conf_threshold, self.nms_threshold = conf_threshold, nms_threshold
         span = (clip_len - 1) * stride + 1
@@ -102,8 +130,17 @@ class StreamingEngine:
         items = list(buffer)
         return items[::-1][:: self.stride][::-1]
 
+    def _autocast(self):
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
     @torch.no_grad()
     def process(self, frame: np.ndarray, index: int, timestamp: float) -> FrameResult:
+        with self._autocast():
+            return self._process(frame, index, timestamp)
+
+    def _process(self, frame: np.ndarray, index: int, timestamp: float) -> FrameResult:
         if self.letterbox is None:
             self.letterbox = Letterbox.fit(frame.shape[1], frame.shape[0], self.input_size)
         image = self.letterbox.image(frame)
@@ -119,6 +156,8 @@ class StreamingEngine:
         p3, p4, p5 = model.fpn([c3, c4, c5_now])
         self.p3_buffer.append((index, p3))
         det = model.detection_head([p3, p4, p5])
+        if self.precision != "fp32":  # decode, rank and suppress at full precision
+            det = {k: v.float() for k, v in det.items()}
         found = postprocess_detections(det, self.input_size, score_threshold=self.conf_threshold,
                                        nms_threshold=self.nms_threshold, **model.detection_head.nms_options())[0]
         net_boxes = found["boxes"]
@@ -131,7 +170,7 @@ class StreamingEngine:
         if len(confident):
             chosen = net_boxes[torch.from_numpy(confident).to(self.device)]
             rois = torch.cat([torch.zeros(len(chosen), 1, device=self.device), chosen], dim=1)
-            embedded = model.reid_head.embed(model.reid_head.feature_map(p3), rois).cpu().numpy()
+            embedded = model.reid_head.embed(model.reid_head.feature_map(p3), rois).float().cpu().numpy()
             embeddings = np.zeros((len(net_boxes), embedded.shape[1]), dtype=np.float32)
             embeddings[confident] = embedded
         boxes = self.letterbox.to_original(net_boxes.cpu().numpy())
@@ -159,6 +198,6 @@ class StreamingEngine:
         p3 = torch.cat([p for _, p in window], dim=0)  # (T, C, h, w)
         mask_t = torch.from_numpy(mask).to(self.device)
         logits = self.model.action_head(p3, torch.from_numpy(boxes).to(self.device), mask_t)  # (1, T, N, A)
-        now = logits.softmax(-1)[0, -1].cpu().numpy()  # (N, A): every track passed in was seen this frame
+        now = logits.float().softmax(-1)[0, -1].cpu().numpy()  # (N, A): every track passed in was seen this frame
         for n, track in enumerate(tracks):
             track.add_action(now[n], timestamp, self.tracker.action_smoothing)
