@@ -2,8 +2,8 @@
 
 :class:`StreamingEngine` keeps, in ring buffers, what the network computed for recent frames:
 the backbone's C5 (for the temporal encoder, which mixes the last ``clip_len`` frames at the
-current one) and the fused P3 map (for the action head's RoI tubes). A new frame runs the
-backbone once; nothing is recomputed for older frames.
+current one) and the action head's per-frame features of the fused P3 map (for its RoI tubes). A
+new frame runs the backbone once; nothing is recomputed for older frames.
 
 Boxes given to and returned by the engine are xyxy pixels of the **original** frame; the network
 works on a letterboxed copy (aspect kept, padded to the model's input size).
@@ -116,13 +116,14 @@ class StreamingEngine:
         self.conf_threshold, self.nms_threshold = conf_threshold, nms_threshold
         span = (clip_len - 1) * stride + 1
         self.c5_buffer: deque = deque(maxlen=span)
-        self.p3_buffer: deque = deque(maxlen=span)  # (frame index, P3)
+        # (frame index, the action head's per-frame features of P3), contiguous for RoIAlign.
+        self.action_buffer: deque = deque(maxlen=span)
         self.letterbox: Letterbox | None = None
 
     def reset(self) -> None:
         self.tracker.reset()
         self.c5_buffer.clear()
-        self.p3_buffer.clear()
+        self.action_buffer.clear()
         self.letterbox = None
 
     def _window(self, buffer: deque) -> list:
@@ -154,7 +155,7 @@ class StreamingEngine:
         c5_clip = torch.stack(window, dim=1)  # (1, t, C, h, w)
         c5_now = model.temporal.forward_last(c5_clip)  # (1, C, h, w): the newest frame, seeing the past
         p3, p4, p5 = model.fpn([c3, c4, c5_now])
-        self.p3_buffer.append((index, p3))
+        self.action_buffer.append((index, model.action_head.features(p3).contiguous()))
         det = model.detection_head([p3, p4, p5])
         if self.precision != "fp32":  # decode, rank and suppress at full precision
             det = {k: v.float() for k, v in det.items()}
@@ -184,20 +185,20 @@ class StreamingEngine:
         newest frame (which the recurrent head computes with the whole window as context) are
         smoothed over time by the track. Averaging the whole window instead made the reported
         action lag the person by most of the window."""
-        window = self._window(self.p3_buffer)
-        frames = [i for i, _ in window]
+        window = self._window(self.action_buffer)
+        slot = {f: t for t, (f, _) in enumerate(window)}  # frame index -> position in the window
         T, N = len(window), len(tracks)
-        boxes = np.zeros((1, T, N, 4), dtype=np.float32)
+        boxes = np.zeros((1, T, N, 4), dtype=np.float64)
         mask = np.zeros((1, T, N), dtype=bool)
         for n, track in enumerate(tracks):
-            seen = dict(track.history)
-            for t, f in enumerate(frames):
-                if f in seen:
-                    boxes[0, t, n] = self.letterbox.to_network(seen[f])[0]
-                    mask[0, t, n] = True
-        p3 = torch.cat([p for _, p in window], dim=0)  # (T, C, h, w)
+            for f, box in track.history:
+                if f in slot:
+                    boxes[0, slot[f], n], mask[0, slot[f], n] = box, True
+        boxes[mask] = self.letterbox.to_network(boxes[mask])  # one call for every tube box
+        features = torch.cat([feat for _, feat in window], dim=0)  # (T, C/2, h, w)
         mask_t = torch.from_numpy(mask).to(self.device)
-        logits = self.model.action_head(p3, torch.from_numpy(boxes).to(self.device), mask_t)  # (1, T, N, A)
+        boxes_t = torch.from_numpy(boxes.astype(np.float32)).to(self.device)
+        logits = self.model.action_head.from_features(features, boxes_t, mask_t)  # (1, T, N, A)
         now = logits.float().softmax(-1)[0, -1].cpu().numpy()  # (N, A): every track passed in was seen this frame
         for n, track in enumerate(tracks):
             track.add_action(now[n], timestamp, self.tracker.action_smoothing)

@@ -53,15 +53,24 @@ class ActionHead(nn.Module):
                                         nn.Linear(hidden, num_actions))
 
     def forward(self, p3: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.from_features(self.features(p3), boxes, mask)
+
+    def features(self, p3: torch.Tensor) -> torch.Tensor:
+        """``(M, C, h, w)`` P3 maps -> ``(M, C/2, h, w)``: the per-frame part of the head, which a
+        streaming caller computes once per frame and keeps (it does not depend on the boxes)."""
+        return self.reduce(p3)
+
+    def from_features(self, features: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` from the ``(B*T, C/2, h, w)`` output of :meth:`features`."""
         B, T, N, _ = boxes.shape
-        if p3.shape[0] != B * T or mask.shape != (B, T, N):
-            raise ValueError(f"action head: P3 has {p3.shape[0]} images, boxes {tuple(boxes.shape)}, mask "
+        if features.shape[0] != B * T or mask.shape != (B, T, N):
+            raise ValueError(f"action head: P3 has {features.shape[0]} images, boxes {tuple(boxes.shape)}, mask "
                              f"{tuple(mask.shape)}; expected B*T images and a (B, T, N) mask")
         if N == 0:
             return boxes.new_zeros((B, T, 0, self.num_actions))
         image_index = torch.arange(B * T, device=boxes.device, dtype=boxes.dtype).reshape(B, T, 1).expand(B, T, N)
         rois = torch.cat([image_index[..., None], boxes], dim=-1).reshape(-1, 5)  # (B*T*N, 5)
-        pooled = roi_align(self.reduce(p3), rois, self.pool, spatial_scale=1.0 / self.stride, sampling_ratio=2, aligned=True)
+        pooled = roi_align(features, rois, self.pool, spatial_scale=1.0 / self.stride, sampling_ratio=2, aligned=True)
         pooled = pooled.flatten(1).reshape(B, T, N, -1) * mask[..., None]  # (B, T, N, C*ph*pw)
         motion = box_motion_features(boxes, mask) * MOTION_SCALE.to(boxes.device)
         x = self.embed(pooled) + self.motion_embed(motion)  # (B, T, N, hidden)

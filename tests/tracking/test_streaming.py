@@ -65,6 +65,38 @@ def test_streaming_equals_the_network_on_the_strided_clip(model, frames):
         assert L == got["scores"].shape[1]
 
 
+def test_track_actions_equal_the_action_head_on_the_clip(model, frames):
+    """The engine keeps the action head's per-frame features and builds each track's tube from
+    its history; the result must be the head run on the whole clip."""
+    from tracking.tracker import Track
+    engine = _engine(model)
+    for k, frame in enumerate(frames):
+        engine.process(frame, k, k / 10)
+    walker = Track(1, np.array([20.0, 10, 60, 110]), 0.9, None, 0.0, 2, history=16)
+    for k in range(3, 9):  # seen in every frame 2..8, moving right
+        walker.history.append((k, np.array([20.0 + 5 * k, 10, 60 + 5 * k, 110])))
+    late = Track(2, np.array([100.0, 30, 140, 120]), 0.9, None, 0.0, 5, history=16)
+    late.history.append((6, np.array([102.0, 31, 141, 121])))  # frames 5 (not in the window), 6 and 8
+    late.history.append((8, np.array([104.0, 32, 142, 122])))
+    with torch.no_grad():  # as process() runs it
+        engine._actions([walker, late], 0.8)
+
+    window = [2, 4, 6, 8]
+    clip = torch.stack([torch.from_numpy(frames[i][:, :, ::-1].copy()) for i in window])
+    clip = clip.permute(0, 3, 1, 2).float().div(255.0)[None]  # (1, T, 3, H, W)
+    boxes = torch.zeros(1, 4, 2, 4)
+    mask = torch.zeros(1, 4, 2, dtype=torch.bool)
+    for n, track in enumerate((walker, late)):
+        for f, box in track.history:
+            if f in window:
+                boxes[0, window.index(f), n], mask[0, window.index(f), n] = torch.from_numpy(box).float(), True
+    with torch.no_grad():
+        p3 = model.features(clip)[0]  # (T, C, h, w)
+        expected = model.action_head(p3, boxes, mask).softmax(-1)[0, -1]  # (N, A) at the newest frame
+    np.testing.assert_allclose(walker.action_probs, expected[0].numpy(), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(late.action_probs, expected[1].numpy(), rtol=1e-3, atol=1e-4)
+
+
 def test_letterbox_maps_boxes_both_ways():
     box = Letterbox.fit(1920, 1080, (384, 640))  # wider than 16:10: padded above and below
     assert box.scale == pytest.approx(640 / 1920) and box.pad_x == 0 and box.pad_y == pytest.approx((384 - 360) / 2)
