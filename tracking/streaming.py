@@ -116,7 +116,8 @@ class StreamingEngine:
         self.conf_threshold, self.nms_threshold = conf_threshold, nms_threshold
         span = (clip_len - 1) * stride + 1
         self.c5_buffer: deque = deque(maxlen=span)
-        # (frame index, the action head's per-frame features of P3), contiguous for RoIAlign.
+        # [frame index, P3, the action head's features of it or None]: the features are computed
+        # the first time a tube needs that frame (never, while nobody is tracked), then kept.
         self.action_buffer: deque = deque(maxlen=span)
         self.letterbox: Letterbox | None = None
 
@@ -155,7 +156,7 @@ class StreamingEngine:
         c5_clip = torch.stack(window, dim=1)  # (1, t, C, h, w)
         c5_now = model.temporal.forward_last(c5_clip)  # (1, C, h, w): the newest frame, seeing the past
         p3, p4, p5 = model.fpn([c3, c4, c5_now])
-        self.action_buffer.append((index, model.action_head.features(p3).contiguous()))
+        self.action_buffer.append([index, p3, None])
         det = model.detection_head([p3, p4, p5])
         if self.precision != "fp32":  # decode, rank and suppress at full precision
             det = {k: v.float() for k, v in det.items()}
@@ -186,7 +187,12 @@ class StreamingEngine:
         smoothed over time by the track. Averaging the whole window instead made the reported
         action lag the person by most of the window."""
         window = self._window(self.action_buffer)
-        slot = {f: t for t, (f, _) in enumerate(window)}  # frame index -> position in the window
+        missing = [entry for entry in window if entry[2] is None]
+        if missing:
+            computed = self.model.action_head.features(torch.cat([entry[1] for entry in missing]))  # (M, C/2, h, w)
+            for entry, feat in zip(missing, computed.contiguous().split(1)):  # contiguous: what RoIAlign reads
+                entry[1], entry[2] = None, feat
+        slot = {entry[0]: t for t, entry in enumerate(window)}  # frame index -> position in the window
         T, N = len(window), len(tracks)
         boxes = np.zeros((1, T, N, 4), dtype=np.float64)
         mask = np.zeros((1, T, N), dtype=bool)
@@ -195,7 +201,7 @@ class StreamingEngine:
                 if f in slot:
                     boxes[0, slot[f], n], mask[0, slot[f], n] = box, True
         boxes[mask] = self.letterbox.to_network(boxes[mask])  # one call for every tube box
-        features = torch.cat([feat for _, feat in window], dim=0)  # (T, C/2, h, w)
+        features = torch.cat([entry[2] for entry in window], dim=0)  # (T, C/2, h, w)
         mask_t = torch.from_numpy(mask).to(self.device)
         boxes_t = torch.from_numpy(boxes.astype(np.float32)).to(self.device)
         logits = self.model.action_head.from_features(features, boxes_t, mask_t)  # (1, T, N, A)
