@@ -79,3 +79,15 @@ def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray, dtype=np.float32) -> np
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter
     return (inter / np.where(union > 0, union, 1)).astype(dtype, copy=False)
+
+
+def iou_one_to_many(box: np.ndarray, boxes: np.ndarray, areas: np.ndarray | None = None) -> np.ndarray:
+    """``(M,)`` float64 IoU of one xyxy ``box (4,)`` with each of ``boxes (M, 4)``: the same
+    arithmetic as a row of :func:`iou_matrix` at ``dtype=np.float64``, for loops that compare
+    one box with many again and again (Soft-NMS), which pass the ``areas`` of ``boxes`` once known."""
+    inter = (np.maximum(np.minimum(boxes[:, 2], box[2]) - np.maximum(boxes[:, 0], box[0]), 0)
+             * np.maximum(np.minimum(boxes[:, 3], box[3]) - np.maximum(boxes[:, 1], box[1]), 0))
+    if areas is None:
+        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = (box[2] - box[0]) * (box[3] - box[1]) + areas - inter
+    return inter / np.where(union > 0, union, 1)

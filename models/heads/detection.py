@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torchvision.ops import batched_nms
 
-from data.boxes import iou_matrix
+from data.boxes import iou_one_to_many
 from models.layers import SeparableConvBNAct
 
 
@@ -140,28 +140,30 @@ def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, si
     Duplicates of a person lose rank instead of vanishing, so two people standing close are both
     kept while the loose second box around one of them drops below the real detections.
 
-    The loop is sequential by nature and runs on at most ``max_detections`` boxes, so it runs in
+    The loop is sequential by nature and runs at most ``max_detections`` steps, so it runs in
     numpy: per iteration, a dozen torch dispatches cost more than the arithmetic (28 ms a frame
-    with a hundred candidates, against about 1 ms here)."""
+    with a hundred candidates, against about 1 ms here; about 4 ms with a thousand)."""
     if len(scores) == 0:
         return torch.zeros(0, dtype=torch.long, device=scores.device), scores.new_zeros(0)
     b = boxes.detach().cpu().double().numpy()
     # Offsetting each class far apart makes one IoU computation class-aware (as batched_nms does).
     b = b + (labels.detach().cpu().double().numpy() * (b.max() + 1))[:, None]
-    s = scores.detach().cpu().double().numpy().copy()
-    alive = s > score_threshold
+    s = scores.detach().cpu().double().numpy()
+    # The live candidates, in their original order (so ties break as argmax over all would); they
+    # shrink as boxes are kept or decay below the threshold: on real footage a frame has about a
+    # thousand candidates, and every step touches only the live ones.
+    index = np.flatnonzero(s > score_threshold)
+    candidates, live = b[index], s[index]
+    areas = (candidates[:, 2] - candidates[:, 0]) * (candidates[:, 3] - candidates[:, 1])
     kept, kept_scores = [], []
-    while len(kept) < max_detections and alive.any():
-        best = int(np.argmax(np.where(alive, s, -1.0)))
-        kept.append(best)
-        kept_scores.append(s[best])
-        alive[best] = False
-        candidates = np.flatnonzero(alive)
-        if len(candidates) == 0:
-            break
-        iou = iou_matrix(b[best:best + 1], b[candidates], dtype=np.float64)[0]
-        s[candidates] *= np.exp(-iou ** 2 / sigma)
-        alive[candidates] = s[candidates] > score_threshold
+    while len(kept) < max_detections and len(index):
+        best = int(np.argmax(live))
+        kept.append(int(index[best]))
+        kept_scores.append(live[best])
+        live = live * np.exp(-iou_one_to_many(candidates[best], candidates, areas) ** 2 / sigma)
+        stay = live > score_threshold
+        stay[best] = False
+        index, live, candidates, areas = index[stay], live[stay], candidates[stay], areas[stay]
     return (torch.tensor(kept, dtype=torch.long, device=boxes.device),
             torch.tensor(kept_scores, dtype=scores.dtype, device=scores.device))
 
