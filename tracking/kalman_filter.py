@@ -129,7 +129,6 @@ def initial_states(boxes_xyxy: np.ndarray, std_measurement: float) -> tuple[np.n
     return x, P
 
 
-
 def predict_states(x: np.ndarray, P: np.ndarray, dt, std_position, std_velocity) -> tuple[np.ndarray, np.ndarray]:
     """:meth:`BoxKalmanFilter.predict` on stacked ``(T, 8)`` states and ``(T, 3, 4)`` decoupled
     covariances (new arrays): filterpy's ``x = F x``, ``P = F P F^T + Q`` written out per

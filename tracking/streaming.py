@@ -2,8 +2,9 @@
 
 :class:`StreamingEngine` keeps, in ring buffers, what the network computed for recent frames:
 the backbone's C5 (for the temporal encoder, which mixes the last ``clip_len`` frames at the
-current one) and the action head's per-frame features of the fused P3 map (for its RoI tubes). A
-new frame runs the backbone once; nothing is recomputed for older frames.
+current one) and the fused P3 map, whose action-head features are computed at most once, when a
+track's tube first needs that frame. A new frame runs the backbone once; nothing is recomputed for
+older frames.
 
 Boxes given to and returned by the engine are xyxy pixels of the **original** frame; the network
 works on a letterboxed copy (aspect kept, padded to the model's input size).
@@ -79,7 +80,10 @@ def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes bfloat16 in hardware (a CUDA GPU, or a CPU with AVX512-BF16 or
     AMX); elsewhere bfloat16 is emulated and slower than float32."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        try:
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # torch before 2.3 had no emulation to count
+            return torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return False
     checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
@@ -93,9 +97,9 @@ class StreamingEngine:
 
     ``precision="bf16"`` runs the network under bfloat16 autocast (convolutions and matmuls in
     bfloat16, normalisations in float32); its outputs are turned back into float32 before
-    decoding, Soft-NMS and tracking. On a CPU with AVX512-BF16 or AMX it is about 1.4x faster
-    than float32 for the same tracks (README: inference speed); elsewhere it is emulated, and the
-    engine warns."""
+    decoding, Soft-NMS and tracking. On a CPU with AVX512-BF16 or AMX it was 1.2x (tiny) to 1.4x
+    (lite) faster than float32 with the same accuracy on the synthetic test split (README:
+    inference speed); elsewhere it is emulated, and the engine warns."""
 
     def __init__(self, *, model, tracker: Tracker, input_size: tuple[int, int], clip_len: int = 8, stride: int = 2,
                  conf_threshold: float = 0.1, nms_threshold: float = 0.6, device: str | torch.device = "cpu",
@@ -116,8 +120,8 @@ class StreamingEngine:
         self.conf_threshold, self.nms_threshold = conf_threshold, nms_threshold
         span = (clip_len - 1) * stride + 1
         self.c5_buffer: deque = deque(maxlen=span)
-        # [frame index, P3, the action head's features of it or None]: the features are computed
-        # the first time a tube needs that frame (never, while nobody is tracked), then kept.
+        # [tracker frame index, P3, the action head's features of it or None]: the features are
+        # computed the first time a tube needs that frame (never, while nobody is tracked), then kept.
         self.action_buffer: deque = deque(maxlen=span)
         self.letterbox: Letterbox | None = None
 
@@ -156,10 +160,13 @@ class StreamingEngine:
         c5_clip = torch.stack(window, dim=1)  # (1, t, C, h, w)
         c5_now = model.temporal.forward_last(c5_clip)  # (1, C, h, w): the newest frame, seeing the past
         p3, p4, p5 = model.fpn([c3, c4, c5_now])
-        self.action_buffer.append([index, p3, None])
         det = model.detection_head([p3, p4, p5])
-        if self.precision != "fp32":  # decode, rank and suppress at full precision
+        if self.precision != "fp32":
+            # Decode, rank and suppress in float32, with scores recomputed from float32 logits
+            # (bfloat16 scores come in steps of 0.002-0.004 and tie); box distances keep
+            # bfloat16's precision (about 0.4 % of the distance).
             det = {k: v.float() for k, v in det.items()}
+            det["scores"] = model.detection_head.confidence(det["cls_logits"], det["centerness"])
         found = postprocess_detections(det, self.input_size, score_threshold=self.conf_threshold,
                                        nms_threshold=self.nms_threshold, **model.detection_head.nms_options())[0]
         net_boxes = found["boxes"]
@@ -177,6 +184,9 @@ class StreamingEngine:
             embeddings[confident] = embedded
         boxes = self.letterbox.to_original(net_boxes.cpu().numpy())
         tracks = self.tracker.update(boxes, scores, embeddings, timestamp)
+        # Keyed like the tracks' histories, by the tracker's frame count: the caller's index skips
+        # where a video had undecodable frames.
+        self.action_buffer.append([self.tracker.frame_index, p3, None])
         if tracks and index % self.action_every == 0:
             self._actions(tracks, timestamp)
         return FrameResult(index, timestamp, tracks, boxes, scores)

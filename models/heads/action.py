@@ -64,7 +64,7 @@ class ActionHead(nn.Module):
         """:meth:`forward` from the ``(B*T, C/2, h, w)`` output of :meth:`features`."""
         B, T, N, _ = boxes.shape
         if features.shape[0] != B * T or mask.shape != (B, T, N):
-            raise ValueError(f"action head: P3 has {features.shape[0]} images, boxes {tuple(boxes.shape)}, mask "
+            raise ValueError(f"action head: features of {features.shape[0]} images, boxes {tuple(boxes.shape)}, mask "
                              f"{tuple(mask.shape)}; expected B*T images and a (B, T, N) mask")
         if N == 0:
             return boxes.new_zeros((B, T, 0, self.num_actions))

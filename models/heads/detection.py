@@ -97,6 +97,14 @@ class DetectionHead(nn.Module):
         self.scales = nn.ModuleList(Scale(1.0) for _ in strides)
         nn.init.constant_(self.cls_logits.bias, -math.log((1 - prior_prob) / prior_prob))
 
+    def confidence(self, cls_logits: torch.Tensor, ctr_logits: torch.Tensor) -> torch.Tensor:
+        """``scores (N, L, K)`` from ``cls_logits (N, L, K)`` and ``centerness (N, L)`` logits, as
+        ``score`` says (see the class docstring)."""
+        scores = cls_logits.sigmoid()
+        if self.score == "cls_quality":
+            scores = (scores * ctr_logits.sigmoid()[..., None]).sqrt()
+        return scores
+
     def nms_options(self) -> dict:
         """Keyword arguments for :func:`postprocess_detections` that this head was trained for."""
         return {"nms": self.nms, "soft_sigma": self.soft_sigma}
@@ -119,9 +127,7 @@ class DetectionHead(nn.Module):
         points = level_points(shapes, self.strides, features[0].device)
         strides = torch.cat([torch.full((len(p),), s, device=p.device, dtype=torch.float32) for p, s in zip(points, self.strides)])
         cls_logits, ctr_logits = torch.cat(cls, 1), torch.cat(ctr, 1)
-        scores = cls_logits.sigmoid()
-        if self.score == "cls_quality":
-            scores = (scores * ctr_logits.sigmoid()[..., None]).sqrt()
+        scores = self.confidence(cls_logits, ctr_logits)
         return {"cls_logits": cls_logits, "box_ltrb": torch.cat(box, 1), "centerness": ctr_logits, "scores": scores,
                 "points": torch.cat(points, 0), "strides": strides}
 

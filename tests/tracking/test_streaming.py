@@ -58,43 +58,59 @@ def test_streaming_equals_the_network_on_the_strided_clip(model, frames):
         clip = clip.permute(0, 3, 1, 2).float().div(255.0)[None]  # (1, T, 3, H, W)
         with torch.no_grad():
             expected = model.detection_head(model.features(clip))
-        T, L = len(window), expected["scores"].shape[1]
         got = outputs[newest]
         for key in ("scores", "box_ltrb", "centerness"):
-            torch.testing.assert_close(got[key][0], expected[key][T - 1], rtol=1e-3, atol=1e-4)
-        assert L == got["scores"].shape[1]
+            torch.testing.assert_close(got[key][0], expected[key][len(window) - 1], rtol=1e-3, atol=1e-4)
 
 
-def test_track_actions_equal_the_action_head_on_the_clip(model, frames):
-    """The engine keeps the action head's per-frame features and builds each track's tube from
-    its history; the result must be the head run on the whole clip."""
+def _tracks(upto: int):
+    """Two hand-made tracks, their histories keyed by the tracker's frame count up to ``upto``:
+    one seen in every frame and moving right, one seen in frames 5, 6 and 8 only."""
     from tracking.tracker import Track
-    engine = _engine(model)
-    for k, frame in enumerate(frames):
-        engine.process(frame, k, k / 10)
-    walker = Track(1, np.array([20.0, 10, 60, 110]), 0.9, None, 0.0, 2, history=16)
-    for k in range(3, 9):  # seen in every frame 2..8, moving right
+    walker = Track(1, np.array([20.0, 10, 60, 110]), 0.9, None, 0.0, 0, history=16)
+    for k in range(1, upto + 1):
         walker.history.append((k, np.array([20.0 + 5 * k, 10, 60 + 5 * k, 110])))
     late = Track(2, np.array([100.0, 30, 140, 120]), 0.9, None, 0.0, 5, history=16)
-    late.history.append((6, np.array([102.0, 31, 141, 121])))  # frames 5 (not in the window), 6 and 8
-    late.history.append((8, np.array([104.0, 32, 142, 122])))
-    with torch.no_grad():  # as process() runs it
-        engine._actions([walker, late], 0.8)
+    for k in (6, 8):
+        if k <= upto:
+            late.history.append((k, np.array([100.0 + k, 31, 141, 121])))
+    return [walker, late]
 
-    window = [2, 4, 6, 8]
+
+def _expected_actions(model, frames, window, tracks) -> np.ndarray:
+    """``(N, A)`` action probabilities of the head run on the whole clip, at its newest frame."""
     clip = torch.stack([torch.from_numpy(frames[i][:, :, ::-1].copy()) for i in window])
     clip = clip.permute(0, 3, 1, 2).float().div(255.0)[None]  # (1, T, 3, H, W)
-    boxes = torch.zeros(1, 4, 2, 4)
-    mask = torch.zeros(1, 4, 2, dtype=torch.bool)
-    for n, track in enumerate((walker, late)):
+    boxes = torch.zeros(1, len(window), len(tracks), 4)
+    mask = torch.zeros(1, len(window), len(tracks), dtype=torch.bool)
+    for n, track in enumerate(tracks):
         for f, box in track.history:
             if f in window:
                 boxes[0, window.index(f), n], mask[0, window.index(f), n] = torch.from_numpy(box).float(), True
     with torch.no_grad():
         p3 = model.features(clip)[0]  # (T, C, h, w)
-        expected = model.action_head(p3, boxes, mask).softmax(-1)[0, -1]  # (N, A) at the newest frame
-    np.testing.assert_allclose(walker.action_probs, expected[0].numpy(), rtol=1e-3, atol=1e-4)
-    np.testing.assert_allclose(late.action_probs, expected[1].numpy(), rtol=1e-3, atol=1e-4)
+        return model.action_head(p3, boxes, mask).softmax(-1)[0, -1].numpy()
+
+
+def test_track_actions_equal_the_action_head_on_the_clip(model, frames):
+    """The engine keeps P3 and the action head's features of it, computed once, and builds each
+    track's tube from its history; the result must be the head run on the whole clip. The caller's
+    frame indices skip (as after undecodable frames): tubes follow the tracker's frame count."""
+    engine = _engine(model)
+    for k, frame in enumerate(frames[:7]):
+        engine.process(frame, 100 + 3 * k, k / 10)
+    tracks = _tracks(6)
+    with torch.no_grad():  # as process() runs it
+        engine._actions(tracks, 0.6)
+    expected = _expected_actions(model, frames, [0, 2, 4, 6], tracks)
+    np.testing.assert_allclose(np.stack([t.action_probs for t in tracks]), expected, rtol=1e-3, atol=1e-4)
+    for k in (7, 8):  # frames 2, 4 and 6 now reuse the features computed above
+        engine.process(frames[k], 100 + 3 * k, k / 10)
+    tracks = _tracks(8)
+    with torch.no_grad():
+        engine._actions(tracks, 0.8)
+    expected = _expected_actions(model, frames, [2, 4, 6, 8], tracks)
+    np.testing.assert_allclose(np.stack([t.action_probs for t in tracks]), expected, rtol=1e-3, atol=1e-4)
 
 
 def test_letterbox_maps_boxes_both_ways():
@@ -114,8 +130,18 @@ def test_bf16_gives_the_fp32_outputs(model, frames):
         for k, frame in enumerate(frames[:5]):
             result = engine.process(frame, k, k / 10)
             assert result.detection_boxes.dtype == np.float64 and result.detection_scores.dtype == np.float32
+    # The action path too: bfloat16 features and LSTM, probabilities back in float32.
+    for p, engine in engines.items():
+        tracks = _tracks(4)
+        with torch.no_grad(), engine._autocast():
+            engine._actions(tracks, 0.4)
+        assert all(t.action_probs.dtype == np.float64 for t in tracks)
+        if p == "fp32":
+            fp32_actions = np.stack([t.action_probs for t in tracks])
+        else:
+            np.testing.assert_allclose(np.stack([t.action_probs for t in tracks]), fp32_actions, atol=0.02)
     for a, b in zip(outputs["fp32"], outputs["bf16"]):
-        assert b["scores"].dtype == torch.bfloat16  # really computed in bfloat16
+        assert b["cls_logits"].dtype == torch.bfloat16  # really computed in bfloat16
         torch.testing.assert_close(b["scores"].float(), a["scores"], rtol=0, atol=2e-3)
         # Box distances (pixels): bfloat16 keeps 8 bits of mantissa through every layer, so
         # they agree to about a percent typically and a few percent at worst.

@@ -4,7 +4,7 @@ import pytest
 
 from tracking.kalman_filter import BoxKalmanFilter, xyxy_to_z, z_to_xyxy
 from tracking.matching import cosine_distance, linear_assignment
-from tracking.tracker import Tracker, TrackState
+from tracking.tracker import Tracker
 
 
 def test_kalman_predict_and_update_match_hand_computation():
