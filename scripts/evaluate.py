@@ -66,7 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--track-new", type=float, default=0.6, help="score a detection needs to start a track (--checkpoint)")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                   help="bf16: the network under bfloat16 autocast, 1.2-1.4x faster on CPUs with AVX512-BF16 "
+                   help="bf16: the network under bfloat16 autocast, 1.2-1.5x faster on CPUs with AVX512-BF16 "
                         "or AMX, same accuracy (README: inference speed)")
     args = p.parse_args(argv)
     if bool(args.checkpoint) == bool(args.results):

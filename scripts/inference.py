@@ -51,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--show", action="store_true", help="display the annotated frames live")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                   help="bf16: the network under bfloat16 autocast, 1.2-1.4x faster on CPUs with AVX512-BF16 "
+                   help="bf16: the network under bfloat16 autocast, 1.2-1.5x faster on CPUs with AVX512-BF16 "
                         "or AMX, same accuracy (README: inference speed)")
     p.add_argument("--fps", type=float, help="frame rate when the source has none (image folders, det.txt alone)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")

@@ -97,8 +97,8 @@ class StreamingEngine:
 
     ``precision="bf16"`` runs the network under bfloat16 autocast (convolutions and matmuls in
     bfloat16, normalisations in float32); its outputs are turned back into float32 before
-    decoding, Soft-NMS and tracking. On a CPU with AVX512-BF16 or AMX it was 1.2x (tiny) to 1.4x
-    (lite) faster than float32 with the same accuracy on the synthetic test split (README:
+    decoding, Soft-NMS and tracking. On a CPU with AVX512-BF16 or AMX it was about 1.2x (tiny) to
+    1.5x (lite) faster than float32 with the same accuracy on the synthetic test split (README:
     inference speed); elsewhere it is emulated, and the engine warns."""
 
     def __init__(self, *, model, tracker: Tracker, input_size: tuple[int, int], clip_len: int = 8, stride: int = 2,
