@@ -181,18 +181,17 @@ def mahalanobis_matrix(z_pred: np.ndarray, position_variance: np.ndarray, std_me
     squared, scaled differences. With a ``(T, N)`` boolean ``where``, only those pairs are
     computed and the others are ``inf`` (the tracker asks only for pairs its other rules leave
     feasible: a few per track, not all T x N)."""
-    zs = z_measured
-    if len(z_pred) == 0 or len(zs) == 0:
-        return np.zeros((len(z_pred), len(zs)))
+    if len(z_pred) == 0 or len(z_measured) == 0:
+        return np.zeros((len(z_pred), len(z_measured)))
     # S = H P H^T + R with R = measurement_noise(predicted box): diagonal.
     std = np.asarray(std_measurement, dtype=np.float64).reshape(-1, 1) * np.maximum(z_pred[:, 3:4], 1.0)  # (T, 1)
     inv_s = 1.0 / (position_variance + std ** 2)  # (T, 4)
     if where is None or where.size <= 4096:  # small: the dense product takes fewer numpy calls
-        diff = zs[None] - z_pred[:, None]  # (T, N, 4)
+        diff = z_measured[None] - z_pred[:, None]  # (T, N, 4)
         dense = (diff * diff) @ inv_s[:, :, None]  # (T, N, 1)
         return dense[:, :, 0] if where is None else np.where(where, dense[:, :, 0], np.inf)
-    out = np.full((len(z_pred), len(zs)), np.inf)
+    out = np.full((len(z_pred), len(z_measured)), np.inf)
     t, n = np.nonzero(where)
-    diff = zs[n] - z_pred[t]  # (K, 4)
+    diff = z_measured[n] - z_pred[t]  # (K, 4)
     out[t, n] = (diff * diff * inv_s[t]).sum(-1)
     return out
