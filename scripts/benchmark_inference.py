@@ -260,8 +260,9 @@ def main(argv=None) -> int:
     import torch
     torch.set_num_threads(args.threads)
     precisions = args.precisions.split(",")
-    if not set(precisions) <= {"fp32", "bf16"}:
-        print(f"error: --precisions takes fp32 and/or bf16, got {args.precisions}", file=sys.stderr)
+    from tracking.streaming import PRECISIONS
+    if not set(precisions) <= set(PRECISIONS):
+        print(f"error: --precisions takes {' and/or '.join(PRECISIONS)}, got {args.precisions}", file=sys.stderr)
         return 2
     report = {"threads": args.threads, "size": [args.width, args.height], "frames": args.frames, "end_to_end": {}}
     for precision in precisions:
