@@ -2,7 +2,7 @@
 
 Every source (synthetic / MOTChallenge, AVA, V-ICR) is a :class:`Sequence` with 0-based frame
 indices, so :class:`data.clip_dataset.ClipDataset` treats them alike. Annotations of one frame are
-a :class:`FrameAnnotations` (boxes ``xyxy`` pixels, see :mod:`data.boxes`).
+a :class:`FrameAnnotations` (boxes ``xyxy`` pixels, see :mod:`common.boxes`).
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from data.boxes import normalized_to_pixels
-from data.errors import FormatError, InputError
+from common.boxes import normalized_to_pixels
+from common.errors import FormatError, InputError
 from data.formats.ava import AvaRows
-from data.formats.mot import (PEDESTRIAN, MotRows, read_action_sidecar, read_mot_file, read_seqinfo)
+from data.formats.mot import (MotRows, read_action_sidecar, read_mot_file, read_seqinfo)
 from data.formats.vicr import LabelMap, RecognitionResults, VicrVideoLabels, read_label_map, soft_label
 from data.video import VIDEO_EXTENSIONS, VideoReader, list_images, read_image
 

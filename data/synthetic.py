@@ -44,6 +44,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from common.errors import InputError
+from common.io import atomic_write_json
 from data.formats.mot import MotRows, SeqInfo, write_action_sidecar, write_mot_file, write_seqinfo
 from data.formats.vicr import LabelMap, write_label_map
 
@@ -550,10 +552,74 @@ def generate_dataset(out: str | Path, seed: int = 0, config: SyntheticConfig | N
             name = f"SYN-{split}-{k + 1:02d}"
             summary.setdefault(split, {})[name] = generate_sequence(config, rng, out / split / name, name)
     write_label_map(out / "label_map.txt", LabelMap.from_names(list(config.actions)))
-    meta = {"generator": "synthetic-mot-action", "version": 1, "seed": seed,
-            "config": {**asdict(config), "actions": list(config.actions)}, "summary": summary}
-    (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    meta = {"generator": GENERATOR, "version": 1, "seed": seed, "config": _config_record(config), "summary": summary}
+    # Written last and atomically: a folder with a meta.json holds a complete benchmark.
+    atomic_write_json(out / "meta.json", meta, indent=1)
     return meta
+
+
+GENERATOR = "synthetic-mot-action"
+
+
+def _config_record(config: SyntheticConfig) -> dict:
+    """The config as meta.json stores it (JSON types), to compare a folder's dataset with a request."""
+    return json.loads(json.dumps({**asdict(config), "actions": list(config.actions)}))
+
+
+def _foreign_entries(out: Path) -> list[str]:
+    """What in ``out`` the generator did not write (a user's files), by relative path."""
+    own_top = {"meta.json", "label_map.txt", *SPLITS}
+    foreign = []
+    for entry in sorted(out.iterdir()):
+        if entry.name not in own_top or (entry.name in SPLITS and not entry.is_dir()):
+            foreign.append(entry.name)
+        elif entry.is_dir():
+            foreign += [f"{entry.name}/{sub.name}" for sub in sorted(entry.iterdir())
+                        if not (sub.is_dir() and sub.name.startswith(f"SYN-{entry.name}-"))]
+    return foreign
+
+
+def prepare_synthetic(out: str | Path, seed: int = 0, config: SyntheticConfig | None = None, force: bool = False,
+                      log=print) -> tuple[dict, bool]:
+    """Make sure ``out`` holds the benchmark of this seed and config: returns ``(meta, generated)``.
+
+    A folder that already holds exactly this benchmark is used as it is. One that holds another
+    synthetic dataset (other seed or knobs) is an :class:`InputError` naming what differs, unless
+    ``force`` (which also regenerates a matching one); a folder holding anything the generator did not write is never deleted or written
+    into (an interrupted generation, which leaves no ``meta.json``, is simply redone)."""
+    config = config or SyntheticConfig()
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise InputError(f"synthetic generator: {exc}") from None
+    out = Path(out)
+    meta_path = out / "meta.json"
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    foreign = _foreign_entries(out) if out.is_dir() else []
+    if foreign:
+        raise InputError(f"{out}: holds files the generator did not write ({', '.join(foreign[:4])}"
+                         f"{', ...' if len(foreign) > 4 else ''}); choose an empty or new folder")
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{meta_path}: unreadable ({exc}); delete the folder to regenerate") from None
+        wanted = _config_record(config)
+        stored = meta.get("config", {}) if isinstance(meta, dict) else {}
+        if meta.get("seed") == seed and stored == wanted and not force:
+            return meta, False
+        if not force:
+            differ = [f"seed {meta.get('seed')} (asked {seed})"] if meta.get("seed") != seed else []
+            differ += [f"{k} {stored.get(k)!r} (asked {wanted[k]!r})" for k in wanted if stored.get(k) != wanted[k]]
+            raise InputError(f"{out}: holds a different synthetic dataset ({'; '.join(differ[:3])}); "
+                             "choose another folder or regenerate it with --force")
+    if out.is_dir():
+        import shutil
+        for entry in out.iterdir():  # only the generator's own files are left by the check above
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    log(f"generating the synthetic benchmark in {out} (seed {seed}) ...")
+    return generate_dataset(out, seed=seed, config=config), True
 
 
 def format_summary(meta: dict) -> str:

@@ -13,7 +13,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from data.errors import InputError
+from common.errors import InputError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")

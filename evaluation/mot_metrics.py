@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from data.boxes import iou_matrix
+from common.boxes import iou_matrix
 from data.formats.mot import MotRows
 
 MATCH_IOU = 0.5

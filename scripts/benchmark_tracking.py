@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from data.errors import InputError  # noqa: E402
+from common.errors import InputError  # noqa: E402
 
 DEFAULT_ROOT = ROOT.parent / "shared" / "data" / "real" / "mot"
 DEFAULT_SEQUENCES = ("PETS09-S2L1", "TUD-Campus", "TUD-Stadtmitte")

@@ -27,8 +27,8 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 
 from omegaconf import OmegaConf  # noqa: E402
 
-from data.errors import InputError  # noqa: E402
-from data.synthetic import ACTIONS, SyntheticConfig, format_summary, generate_dataset  # noqa: E402
+from common.errors import InputError  # noqa: E402
+from data.synthetic import ACTIONS, SyntheticConfig, format_summary, prepare_synthetic  # noqa: E402
 
 _DATA_CONFIG = OmegaConf.load(ROOT / "config" / "data" / "synthetic.yaml")
 DEFAULT_SYNTHETIC_OUT = ROOT / _DATA_CONFIG.root
@@ -80,27 +80,12 @@ def synthetic(args) -> int:
     config = SyntheticConfig(**{k: getattr(args, k) for k in _KNOBS},
                              actions=tuple(a.strip() for a in args.actions.split(",") if a.strip()),
                              sequences={"train": args.train, "val": args.val, "test": args.test})
-    try:
-        config.validate()
-    except ValueError as exc:
-        raise InputError(f"synthetic generator: {exc}") from None
     out = args.out or DEFAULT_SYNTHETIC_OUT
-    meta_path = out / "meta.json"
-    if meta_path.is_file() and not args.force:
-        meta = json.loads(meta_path.read_text())
-        wanted = json.loads(json.dumps({**config.__dict__, "actions": list(config.actions)}))
-        if meta.get("seed") == args.seed and meta.get("config") == wanted:
-            print(f"{out}: already holds this benchmark (seed {args.seed}); use --force to regenerate")
-            print(format_summary(meta))
-            return 0
-        raise InputError(f"{out}: holds a different synthetic dataset (other seed or knobs); "
-                         "choose another --out or pass --force to overwrite")
-    if out.exists() and any(out.iterdir()) and not meta_path.is_file():
-        raise InputError(f"{out}: folder exists and is not a synthetic dataset; choose an empty or new --out")
-    if args.force and out.exists():
-        import shutil
-        shutil.rmtree(out)
-    meta = generate_dataset(out, seed=args.seed, config=config)
+    meta, generated = prepare_synthetic(out, seed=args.seed, config=config, force=args.force)
+    if not generated:
+        print(f"{out}: already holds this benchmark (seed {args.seed}); use --force to regenerate")
+        print(format_summary(meta))
+        return 0
     print(format_summary(meta))
     print(f"written to {out}")
     if args.preview:

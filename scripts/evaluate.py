@@ -39,7 +39,8 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from data.errors import FormatError, InputError, run_cli  # noqa: E402
+from common.cli import run_cli  # noqa: E402
+from common.errors import FormatError, InputError  # noqa: E402
 
 DEFAULT_DATASETS = {"synthetic": ROOT / "data" / "generated" / "synthetic"}
 
@@ -252,8 +253,8 @@ def run_checkpoint(args, sequences: dict[str, GtSequence], out_dir: Path) -> dic
     from tracking.streaming import StreamingEngine
     from tracking.tracker import Tracker
     from train.checkpoint import load_model_from_checkpoint
-    from train.progress import ProgressBar
-    from train.run import resolve_device
+    from common.progress import ProgressBar
+    from common.device import resolve_device
 
     device = resolve_device(args.device)
     model, state = load_model_from_checkpoint(args.checkpoint, device)

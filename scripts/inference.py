@@ -24,7 +24,8 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from data.errors import InputError, run_cli  # noqa: E402
+from common.cli import run_cli  # noqa: E402
+from common.errors import InputError  # noqa: E402
 
 
 def has_display() -> bool:
@@ -94,8 +95,8 @@ def run(args) -> dict:
     from evaluation.visualize import draw_tracks
     from tracking.recorder import TrackRecorder
     from tracking.tracker import Tracker
-    from train.progress import ProgressBar
-    from train.run import resolve_device
+    from common.progress import ProgressBar
+    from common.device import resolve_device
 
     device = resolve_device(args.device)
     action_names: list[str] = []

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from data.errors import run_cli  # noqa: E402
+from common.cli import run_cli  # noqa: E402
 
 FLAG_TO_KEY = {"model": "model", "batch_size": "data.batch_size", "num_epochs": "trainer.epochs", "lr": "optimizer.lr",
                "device": "device", "resume": "resume", "exp_name": "exp_name", "num_classes": "model.num_classes",

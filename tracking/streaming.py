@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 
+from common.device import native_bf16
 from models.heads.detection import postprocess_detections
 from models.layers import fuse_conv_bn
 from tracking.tracker import Track, Tracker
@@ -74,20 +75,6 @@ class FrameResult:
 
 
 PRECISIONS = ("fp32", "bf16")
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bfloat16 in hardware (a CUDA GPU, or a CPU with AVX512-BF16 or
-    AMX); elsewhere bfloat16 is emulated and slower than float32."""
-    if device.type == "cuda":
-        try:
-            return torch.cuda.is_bf16_supported(including_emulation=False)
-        except TypeError:  # torch before 2.3 had no emulation to count
-            return torch.cuda.is_bf16_supported()
-    if device.type != "cpu":
-        return False
-    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return any(check() for check in checks if check is not None)
 
 
 class StreamingEngine:

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from data.boxes import iou_matrix
+from common.boxes import iou_matrix
 from tracking.kalman_filter import (CHI2_95_4DOF, BoxKalmanFilter, boxes_of_states, initial_states, mahalanobis_matrix,
                                     predict_states, update_states, xyxy_to_z)
 from tracking.matching import INFEASIBLE, cosine_distance, linear_assignment

@@ -6,18 +6,16 @@ from pathlib import Path
 
 import torch
 
-from data.errors import InputError
+from common.errors import InputError
+from common.io import atomic_path
 
 FORMAT = "mot-action-checkpoint/1"
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """Write to a temporary file then rename, so a crash never leaves a truncated checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, **state}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:

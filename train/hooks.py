@@ -10,7 +10,7 @@ import torch
 from evaluation.validation import validate
 from evaluation.visualize import draw_tracks
 from losses.combined_loss import TASKS
-from train.progress import ProgressBar
+from common.progress import ProgressBar
 
 
 def fresh_metrics(trainer) -> bool:

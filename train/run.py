@@ -17,7 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from data.clip_dataset import ClipDataset, ClipTransform, ClipTransformConfig, collate_clips
-from data.errors import InputError
+from common.device import resolve_device
+from common.errors import InputError
 from data.formats.vicr import read_label_map
 from data.sequences import mot_split
 from losses.action_loss import ActionLoss
@@ -53,16 +54,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; a CUDA device asked for on a machine without one is an
-    :class:`InputError`."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device {name!r} asked for, but no CUDA device is available")
-    return torch.device(name)
-
-
 def _init_distributed(device: torch.device) -> tuple[int, int]:
     """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; gloo on CPU, NCCL on GPUs."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -72,16 +63,23 @@ def _init_distributed(device: torch.device) -> tuple[int, int]:
 
 
 def ensure_synthetic(data_cfg: DictConfig, rank: int) -> Path:
+    """The synthetic benchmark the config names, generated on first use (by rank 0 under DDP)."""
+    from data.synthetic import SyntheticConfig, format_summary, prepare_synthetic
     root = Path(data_cfg.root)
     root = root if root.is_absolute() else ROOT / root
-    if not (root / "meta.json").is_file():
-        if rank == 0:
-            from data.synthetic import SyntheticConfig, format_summary, generate_dataset
-            print(f"generating the synthetic benchmark in {root} (seed {data_cfg.seed}) ...", flush=True)
-            knobs = OmegaConf.to_container(data_cfg.get("generator") or {})
-            print(format_summary(generate_dataset(root, seed=data_cfg.seed, config=SyntheticConfig(**knobs))), flush=True)
-        if dist.is_initialized():
-            dist.barrier()
+    if rank == 0:
+        # An empty `generator: {}` is an empty (falsy) DictConfig: test for None, not truth.
+        generator = data_cfg.get("generator")
+        knobs = OmegaConf.to_container(generator) if generator is not None else {}
+        try:
+            config = SyntheticConfig(**knobs)
+        except TypeError as exc:
+            raise InputError(f"config: data.generator: {exc}") from None
+        meta, generated = prepare_synthetic(root, seed=data_cfg.seed, config=config, log=lambda m: print(m, flush=True))
+        if generated:
+            print(format_summary(meta), flush=True)
+    if dist.is_initialized():
+        dist.barrier()
     return root
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -192,7 +191,7 @@ class Trainer:
         state = load_checkpoint(path)
         for key in ("variant", "num_actions"):
             if key in self.checkpoint_meta and state.get(key) != self.checkpoint_meta[key]:
-                from data.errors import InputError
+                from common.errors import InputError
                 raise InputError(f"{path}: checkpoint has {key}={state.get(key)!r}, this run has {self.checkpoint_meta[key]!r}")
         load_model_state(self.model, state["model"], str(path))
         self.criterion.load_state_dict(state["criterion"])

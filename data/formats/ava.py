@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data.errors import FormatError
+from common.errors import FormatError
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """MOTChallenge files: ``seqinfo.ini``, ``gt.txt``, ``det.txt`` and tracker result files.
 
-Row layouts (comma separated, one box per line, boxes in ``tlwh`` pixels; see :mod:`data.boxes`):
+Row layouts (comma separated, one box per line, boxes in ``tlwh`` pixels; see :mod:`common.boxes`):
 
 * ``mot16`` ground truth (MOT16/17/20): ``frame, id, left, top, width, height, conf, class, visibility``.
   ``conf`` is the *consider* flag: 0 marks a box to ignore in evaluation.
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from data.boxes import tlwh_to_xyxy, xyxy_to_tlwh
-from data.errors import FormatError
+from common.boxes import tlwh_to_xyxy, xyxy_to_tlwh
+from common.errors import FormatError
+from common.io import atomic_write_text
 
 #: MOT16/17/20 class ids (the devkit's list). Evaluation treats the distractor classes specially.
 MOT_CLASSES = {
@@ -159,18 +160,15 @@ def write_mot_file(path: str | os.PathLike, rows: MotRows, layout: str = "mot15"
         raise ValueError(f"layout must be 'mot15' or 'mot16', got {layout!r}")
     rows = rows.sorted()
     tlwh = xyxy_to_tlwh(rows.boxes)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for i in range(len(rows)):
-            head = [str(int(rows.frame[i])), str(int(rows.track_id[i]))] + [_fmt(x) for x in tlwh[i]]
-            if layout == "mot16":
-                tail = [_fmt(rows.conf[i]), str(int(rows.class_id[i])), _fmt(rows.visibility[i])]
-            else:
-                tail = [_fmt(rows.conf[i])] + [_fmt(x) for x in rows.world[i]]
-            fh.write(",".join(head + tail) + "\n")
-    os.replace(tmp, path)
+    lines = []
+    for i in range(len(rows)):
+        head = [str(int(rows.frame[i])), str(int(rows.track_id[i]))] + [_fmt(x) for x in tlwh[i]]
+        if layout == "mot16":
+            tail = [_fmt(rows.conf[i]), str(int(rows.class_id[i])), _fmt(rows.visibility[i])]
+        else:
+            tail = [_fmt(rows.conf[i])] + [_fmt(x) for x in rows.world[i]]
+        lines.append(",".join(head + tail) + "\n")
+    atomic_write_text(path, "".join(lines))
 
 
 # --------------------------------------------------------------------------------------------- seqinfo

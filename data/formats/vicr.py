@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from data.errors import FormatError
+from common.errors import FormatError
+from common.io import atomic_write_json
 
 
 # ------------------------------------------------------------------------------------ label map
@@ -140,13 +141,6 @@ def _get(obj: Any, key: str, kind, path, where: str, optional: bool = False, def
         raise FormatError(path, f"{(where + '.') if where else ''}{key}: expected {names}, got {type(value).__name__}")
     return value
 
-
-def _atomic_write_json(path: str | os.PathLike, payload: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------- output/<video>.json
@@ -301,7 +295,7 @@ def write_vicr_video(path: str | os.PathLike, labels: VicrVideoLabels) -> None:
         "persons": persons,
         "summary": labels.summary(),
     }
-    _atomic_write_json(path, payload)
+    atomic_write_json(path, payload, ensure_ascii=False)
 
 
 # ---------------------------------------------------------------------- recognition_results.json
@@ -380,7 +374,7 @@ def write_recognition_results(path: str | os.PathLike, results: RecognitionResul
                   for tid, t in results.tubes.items()},
         "id_time_actions": results.id_time_actions(),
     }
-    _atomic_write_json(path, payload)
+    atomic_write_json(path, payload, ensure_ascii=False)
 
 
 def soft_label(candidates: list[ActionCandidate], label_map: LabelMap) -> np.ndarray | None:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torchvision.ops import batched_nms
 
-from data.boxes import iou_one_to_many
+from common.boxes import iou_one_to_many
 from models.layers import SeparableConvBNAct
 
 

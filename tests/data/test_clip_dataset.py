@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from data.clip_dataset import ClipDataset, ClipTransform, ClipTransformConfig, collate_clips
-from data.errors import InputError
+from common.errors import InputError
 from data.formats.ava import read_ava_csv
 from data.formats.mot import read_mot_file
 from data.formats.vicr import (ActionCandidate, LabelMap, RecognitionResults, VicrFrame, VicrPerson, VicrTube,

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from data.errors import FormatError
+from common.errors import FormatError
 from data.formats.ava import (AvaRows, read_ava_csv, read_excluded_timestamps, read_pbtxt_label_map,
                               write_ava_csv, write_excluded_timestamps, write_pbtxt_label_map)
 from data.formats.vicr import read_label_map

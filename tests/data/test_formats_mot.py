@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from data.errors import FormatError
+from common.errors import FormatError
 from data.formats.mot import (MotRows, SeqInfo, read_action_sidecar, read_mot_file, read_seqinfo,
                               write_action_sidecar, write_mot_file, write_seqinfo)
 

@@ -4,9 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from data.errors import FormatError
-from data.formats.vicr import (ActionCandidate, LabelMap, RecognitionResults, VicrFrame, VicrPerson, VicrTube,
-                               VicrVideoInfo, VicrVideoLabels, read_label_map, read_recognition_results,
+from common.errors import FormatError
+from data.formats.vicr import (ActionCandidate, LabelMap, RecognitionResults, VicrFrame, VicrPerson, VicrVideoInfo, VicrVideoLabels, read_label_map, read_recognition_results,
                                read_vicr_video, soft_label, write_label_map, write_recognition_results,
                                write_vicr_video)
 

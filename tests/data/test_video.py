@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from data.errors import InputError
+from common.errors import InputError
 from data.video import VideoReader, read_image
 
 

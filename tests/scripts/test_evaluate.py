@@ -1,7 +1,6 @@
 """scripts/evaluate.py: the official values on motmetrics' TUD files, a checkpoint run on the
 synthetic data, output files, and one-line errors."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

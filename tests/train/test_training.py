@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from data.clip_dataset import ClipDataset, ClipTransform, ClipTransformConfig, collate_clips
-from data.errors import InputError
+from common.errors import InputError
 from data.sequences import mot_split
 from models.mot_action_net import build_model
 from train.checkpoint import load_checkpoint, load_model_state

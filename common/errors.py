@@ -20,20 +20,3 @@ class FormatError(InputError):
         self.message = message
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
-
-
-def run_cli(run, args, interrupted: str = "interrupted") -> int:
-    """A script's ``main``: ``run(args)``, with :class:`InputError` printed as its one line (exit 2)
-    and Ctrl-C as one line, ``interrupted`` (exit 130), instead of a traceback. An ``int`` that
-    ``run`` returns is the exit code; anything else it returns (a report) means success, 0."""
-    import sys
-
-    try:
-        code = run(args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(interrupted, file=sys.stderr)
-        return 130
-    return code if isinstance(code, int) and not isinstance(code, bool) else 0

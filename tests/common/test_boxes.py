@@ -1,7 +1,7 @@
 """Box helpers: the numpy IoU shared by the tracker, Soft-NMS and the evaluators."""
 import numpy as np
 
-from data.boxes import iou_matrix, iou_one_to_many
+from common.boxes import iou_matrix, iou_one_to_many
 
 
 def test_iou_of_hand_made_boxes():

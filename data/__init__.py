@@ -1,0 +1,1 @@
+"""Datasets: file formats, sequences, clips for training, the synthetic benchmark, video reading."""
