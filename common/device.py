@@ -7,6 +7,7 @@ import torch
 
 from common.errors import InputError
 
+PRECISIONS = ("fp32", "bf16")  # what inference runs the network in (bf16: bfloat16 autocast)
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 

@@ -19,14 +19,15 @@ def partial_path(path: str | os.PathLike) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yields a temporary path to write; it is renamed onto ``path`` when the block succeeds and
-    removed when it fails."""
+    """Yields a temporary path to write; it is renamed onto ``path`` when the block succeeds (if
+    the block wrote it) and removed when it fails."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_path(path)
     try:
         yield tmp
-        os.replace(tmp, path)
+        if tmp.exists():
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

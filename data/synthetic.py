@@ -580,12 +580,13 @@ def _foreign_entries(out: Path) -> list[str]:
 
 
 def prepare_synthetic(out: str | Path, seed: int = 0, config: SyntheticConfig | None = None, force: bool = False,
-                      log=print) -> tuple[dict, bool]:
+                      log=print, use_existing: bool = False) -> tuple[dict, bool]:
     """Make sure ``out`` holds the benchmark of this seed and config: returns ``(meta, generated)``.
 
     A folder that already holds exactly this benchmark is used as it is. One that holds another
     synthetic dataset (other seed or knobs) is an :class:`InputError` naming what differs, unless
-    ``force`` (which also regenerates a matching one); a folder holding anything the generator did not write is never deleted or written
+    ``force`` (which also regenerates a matching one) or ``use_existing`` (the trainer's case: the
+    knobs only say how to generate a missing benchmark; what differs is logged); a folder holding anything the generator did not write is never deleted or written
     into (an interrupted generation, which leaves no ``meta.json``, is simply redone)."""
     config = config or SyntheticConfig()
     try:
@@ -609,9 +610,13 @@ def prepare_synthetic(out: str | Path, seed: int = 0, config: SyntheticConfig | 
         stored = meta.get("config", {}) if isinstance(meta, dict) else {}
         if meta.get("seed") == seed and stored == wanted and not force:
             return meta, False
+        differ = [f"seed {meta.get('seed')} (asked {seed})"] if meta.get("seed") != seed else []
+        differ += [f"{k} {stored.get(k)!r} (asked {wanted[k]!r})" for k in wanted if stored.get(k) != wanted[k]]
+        if use_existing and not force:
+            log(f"note: {out} holds a synthetic benchmark generated with other settings ({'; '.join(differ[:3])}); "
+                "using it as it is")
+            return meta, False
         if not force:
-            differ = [f"seed {meta.get('seed')} (asked {seed})"] if meta.get("seed") != seed else []
-            differ += [f"{k} {stored.get(k)!r} (asked {wanted[k]!r})" for k in wanted if stored.get(k) != wanted[k]]
             raise InputError(f"{out}: holds a different synthetic dataset ({'; '.join(differ[:3])}); "
                              "choose another folder or regenerate it with --force")
     if out.is_dir():

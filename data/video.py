@@ -116,12 +116,27 @@ def write_image(path: str | os.PathLike, image: np.ndarray, jpeg_quality: int = 
         raise InputError(f"{path}: cannot write image")
 
 
+DEFAULT_FPS = 10.0  # assumed, with a warning, when neither the caller nor the source knows the rate
+
+
+def _seqinfo_near(folder: Path):
+    """A MOTChallenge ``seqinfo.ini`` in an image folder or beside it (``<seq>/img1``), or None."""
+    from data.formats.mot import read_seqinfo
+    for candidate in (folder / "seqinfo.ini", folder.parent / "seqinfo.ini"):
+        if candidate.is_file():
+            return read_seqinfo(candidate)
+    return None
+
+
 class FrameStream:
     """Frames of a video file, an image folder or a camera, one at a time, as ``(index, timestamp
     seconds, BGR frame)``. Undecodable frames are skipped with a warning and counted in ``skipped``;
     the end of the stream simply ends the iteration.
 
-    ``fps`` overrides the source's frame rate (image folders have none: default 10).
+    The frame rate is ``fps`` when given, else the source's own (the container's, or the
+    ``seqinfo.ini`` of an image folder such as ``<seq>/img1``); when none is known it is
+    ``DEFAULT_FPS`` and ``fps_source`` is ``"assumed"`` (callers say so: the tracker's buffers are
+    in seconds). ``fps_source`` is one of ``given``, ``container``, ``seqinfo``, ``assumed``.
     """
 
     def __init__(self, source: str | int | os.PathLike, fps: float | None = None, max_consecutive_failures: int = 25):
@@ -129,23 +144,34 @@ class FrameStream:
         self._images: list[Path] | None = None
         self._cap = None
         spec = str(source)
+        known = None
         if isinstance(source, int) or spec.isdigit():
             self._cap = cv2.VideoCapture(int(spec))
             if not self._cap.isOpened():
                 raise InputError(f"camera {spec}: cannot be opened")
-            self.fps = fps or float(self._cap.get(cv2.CAP_PROP_FPS)) or 30.0
-            self.frame_count = 0
-            self.name = f"camera{spec}"
+            known = float(self._cap.get(cv2.CAP_PROP_FPS)) or None
+            self.frame_count, self.name, origin = 0, f"camera{spec}", "container"
         elif Path(spec).is_dir():
-            self._images = list_images(spec)
+            folder = Path(spec)
+            self._images = list_images(folder)
             if not self._images:
                 raise InputError(f"{spec}: folder holds no images")
-            self.fps, self.frame_count, self.name = fps or 10.0, len(self._images), Path(spec).name
+            info = _seqinfo_near(folder)
+            known = info.frame_rate if info else None
+            self.frame_count = len(self._images)
+            self.name = info.name if info else folder.parent.name if folder.name == "img1" else folder.name
+            origin = "seqinfo"
         else:
             reader = VideoReader(spec)  # raises the clear errors for missing or corrupt files
             self._cap, self._pending = reader._cap, reader._pending
-            self.fps = fps or reader.fps or 10.0
-            self.frame_count, self.name = reader.frame_count, Path(spec).stem
+            known = reader.fps or None
+            self.frame_count, self.name, origin = reader.frame_count, Path(spec).stem, "container"
+        if fps is not None:
+            self.fps, self.fps_source = float(fps), "given"
+        elif known:
+            self.fps, self.fps_source = float(known), origin
+        else:
+            self.fps, self.fps_source = DEFAULT_FPS, "assumed"
         first = self._images[0] if self._images else None
         if first is not None:
             h, w = read_image(first).shape[:2]

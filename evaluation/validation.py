@@ -6,7 +6,6 @@ import numpy as np
 import torch
 
 from evaluation.detection_metrics import detection_ap
-from models.heads.detection import postprocess_detections
 
 IGNORE_VISIBILITY = 0.25  # boxes less visible than this neither count as misses nor as false positives
 REID_MIN_VISIBILITY = 0.5  # queries and gallery are boxes at least this visible
@@ -43,8 +42,7 @@ def validate(model, loader, device, fps: float = 10.0, score_threshold: float = 
         boxes, mask = batch["boxes"].to(device), batch["mask"].to(device)
         out = model(frames, boxes, mask)
         B, T = out["clip"]
-        dets = postprocess_detections(out["detections"], out["image_size"], score_threshold=score_threshold,
-                                      **model.detection_head.nms_options())
+        dets = model.detection_head.postprocess(out["detections"], out["image_size"], score_threshold=score_threshold)
         vis = batch["visibility"]
         for i, d in enumerate(dets):
             b, t = divmod(i, T)

@@ -1,12 +1,14 @@
 """The network: backbone -> temporal encoder (on C5) -> FPN -> detection, ReID and action heads."""
 from __future__ import annotations
 
-from pathlib import Path
+from collections import deque
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from models.backbone import CSPBackbone
+from models.config import VARIANTS, ModelConfig, model_preset
 from models.fpn import FPN
 from models.heads.action import ActionHead
 from models.heads.detection import DetectionHead
@@ -14,8 +16,46 @@ from models.heads.reid import ReIDHead
 from models.layers import check_video
 from models.temporal import TemporalEncoder
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "config" / "model"
-VARIANTS = ("tiny", "lite", "full")
+__all__ = ["MotActionNet", "StreamState", "StreamOutput", "build_model", "VARIANTS"]
+
+
+class StreamState:
+    """What the network keeps between the frames of one stream, so that each frame runs the
+    backbone once and nothing is recomputed for older frames: C5 of the recent frames (the
+    temporal encoder mixes the last ``clip_len`` frames, ``stride`` apart, at the newest one) and,
+    per frame, P3 with the action head's features of it, computed the first time a tube needs that
+    frame (never, while nobody is tracked) and then kept. ``clip_len`` and ``stride`` must be the
+    training clip's: the heads learned that window."""
+
+    def __init__(self, clip_len: int, stride: int):
+        if clip_len < 1 or stride < 1:
+            raise ValueError(f"clip_len and stride must be positive, got {clip_len}, {stride}")
+        self.clip_len, self.stride = clip_len, stride
+        span = (clip_len - 1) * stride + 1
+        self.c5: deque = deque(maxlen=span)
+        self.frames: deque = deque(maxlen=span)  # [key, P3 or None, action features or None]
+
+    def clear(self) -> None:
+        self.c5.clear()
+        self.frames.clear()
+
+    def window(self, buffer: deque) -> list:
+        """Every ``stride``-th buffered entry ending at the newest: the clip the heads were trained on."""
+        return list(buffer)[::-1][:: self.stride][::-1]
+
+    def window_keys(self) -> list:
+        """The keys (given to :meth:`MotActionNet.stream_step`) of the frames in the action window, oldest first."""
+        return [entry[0] for entry in self.window(self.frames)]
+
+
+@dataclass
+class StreamOutput:
+    """One frame's detections in the network input's pixels (xyxy), highest score first."""
+
+    boxes: torch.Tensor  # (D, 4)
+    scores: torch.Tensor  # (D,) float32
+    embeddings: torch.Tensor | None  # (D, dim) float32 unit rows where score >= embed_min_score, zeros elsewhere;
+    #                                  None when no detection reached it
 
 
 class MotActionNet(nn.Module):
@@ -41,6 +81,22 @@ class MotActionNet(nn.Module):
         self.backbone, self.temporal, self.fpn = backbone, temporal, fpn
         self.detection_head, self.reid_head, self.action_head = detection_head, reid_head, action_head
 
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> "MotActionNet":
+        """The network of a checked :class:`ModelConfig` (random weights)."""
+        c = config
+        return cls(
+            backbone=CSPBackbone(widths=c.widths, depths=c.depths),
+            temporal=TemporalEncoder(c.widths[4], d_model=c.temporal.d_model, num_layers=c.temporal.num_layers,
+                                     num_heads=c.temporal.num_heads, ff_mult=c.temporal.ff_mult, causal=c.temporal.causal),
+            fpn=FPN(c.widths[2:], out_channels=c.fpn_channels, separable=c.fpn_separable),
+            detection_head=DetectionHead(c.fpn_channels, num_classes=c.num_classes, tower_depth=c.head_depth,
+                                         tower=c.head_tower, tower_kernel=c.head_kernel, score=c.det_score,
+                                         nms=c.det_nms, soft_sigma=c.det_soft_sigma),
+            reid_head=ReIDHead(c.fpn_channels, channels=c.reid.channels, dim=c.reid.dim, separable=c.reid.separable),
+            action_head=ActionHead(c.fpn_channels, c.num_actions, hidden=c.action.hidden,
+                                   bidirectional=c.action.bidirectional))
+
     @property
     def num_actions(self) -> int:
         return self.action_head.num_actions
@@ -61,6 +117,48 @@ class MotActionNet(nn.Module):
         out[mask] = self.reid_head.embed(reid_map, rois)
         return out
 
+    @torch.no_grad()
+    def stream_step(self, image: torch.Tensor, state: StreamState, *, key: int, score_threshold: float,
+                    nms_threshold: float = 0.6, embed_min_score: float = 0.0) -> StreamOutput:
+        """One new frame ``image (1, 3, H, W)`` of a stream: the same computation as :meth:`forward`
+        gives for the newest frame of the strided clip ending at it (tested), decoded as the
+        detection head was trained to be. ``key`` names the frame in the tubes given to
+        :meth:`stream_actions` later. ReID embeddings are computed only for detections scoring at
+        least ``embed_min_score`` (a tracker reads appearance only for its confident detections)."""
+        c3, c4, c5 = self.backbone(image)
+        state.c5.append(c5)
+        c5_clip = torch.stack(state.window(state.c5), dim=1)  # (1, t, C, h, w)
+        c5_now = self.temporal.forward_last(c5_clip)  # (1, C, h, w): the newest frame, seeing the past
+        p3, p4, p5 = self.fpn([c3, c4, c5_now])
+        found = self.detection_head.postprocess(self.detection_head([p3, p4, p5]), tuple(image.shape[-2:]),
+                                                score_threshold=score_threshold, nms_threshold=nms_threshold)[0]
+        boxes, scores = found["boxes"], found["scores"]
+        embeddings = None
+        confident = torch.nonzero(scores >= embed_min_score).squeeze(1)
+        if len(confident):
+            rois = torch.cat([boxes.new_zeros(len(confident), 1), boxes[confident]], dim=1)  # (K, 5)
+            embedded = self.reid_head.embed(self.reid_head.feature_map(p3), rois).float()
+            embeddings = embedded.new_zeros((len(boxes), embedded.shape[1]))
+            embeddings[confident] = embedded
+        state.frames.append([key, p3, None])
+        return StreamOutput(boxes, scores, embeddings)
+
+    @torch.no_grad()
+    def stream_actions(self, state: StreamState, boxes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Action probabilities ``(N, A)`` (float32) at the newest frame for ``N`` tubes over the
+        action window (:meth:`StreamState.window_keys`): ``boxes (1, T, N, 4)`` in network pixels
+        and ``mask (1, T, N)``. The recurrent head computes the newest frame with the whole window
+        as context."""
+        window = state.window(state.frames)
+        missing = [entry for entry in window if entry[2] is None]
+        if missing:
+            computed = self.action_head.features(torch.cat([entry[1] for entry in missing]))  # (M, C/2, h, w)
+            for entry, feat in zip(missing, computed.contiguous().split(1)):  # contiguous: what RoIAlign reads
+                entry[1], entry[2] = None, feat
+        features = torch.cat([entry[2] for entry in window], dim=0)  # (T, C/2, h, w)
+        logits = self.action_head.from_features(features, boxes, mask)  # (1, T, N, A)
+        return logits.float().softmax(-1)[0, -1]
+
     def forward(self, frames: torch.Tensor, boxes: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> dict:
         B, T, _, H, W = check_video(frames)
         p3, p4, p5 = self.features(frames)
@@ -75,21 +173,6 @@ class MotActionNet(nn.Module):
         return out
 
 
-def model_config(variant: str, num_actions: int, num_classes: int = 1):
-    """The hydra config of a variant (``config/model/<variant>.yaml``, which may extend another
-    through its defaults list), placed under ``model`` as in the composed training config, with
-    the task sizes filled in."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown model variant {variant!r}; choose one of {VARIANTS}")
-    with initialize_config_dir(config_dir=str(CONFIG_DIR.parent), version_base="1.3"):
-        model = compose("train", overrides=[f"model={variant}"]).model
-    cfg = OmegaConf.create({"model": OmegaConf.to_container(model)})
-    cfg.model.num_actions, cfg.model.num_classes = num_actions, num_classes
-    return cfg
-
-
 def build_model(variant: str = "tiny", num_actions: int = 6, num_classes: int = 1) -> MotActionNet:
-    from hydra.utils import instantiate
-    return instantiate(model_config(variant, num_actions, num_classes).model.net)
+    """A variant's network with random weights (``config/model/<variant>.yaml``)."""
+    return MotActionNet.from_config(model_preset(variant, num_actions, num_classes))

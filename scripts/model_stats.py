@@ -23,14 +23,18 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from models.mot_action_net import VARIANTS, build_model  # noqa: E402
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=384)
     p.add_argument("--clip-len", type=int, default=8)
     p.add_argument("--tracks", type=int, default=10)
     p.add_argument("--variants", default=",".join(VARIANTS))
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     print(f"| variant | params (M) | backbone | temporal | FPN | det head | ReID head | action head | GFLOPs/frame @ {args.width}x{args.height} |")
     print("|---|---|---|---|---|---|---|---|---|")
     for variant in args.variants.split(","):

@@ -25,10 +25,18 @@ from common.cli import run_cli  # noqa: E402
 
 FLAG_TO_KEY = {"model": "model", "batch_size": "data.batch_size", "num_epochs": "trainer.epochs", "lr": "optimizer.lr",
                "device": "device", "resume": "resume", "exp_name": "exp_name", "num_classes": "model.num_classes",
-               "num_actions": "model.num_actions"}
+               "num_actions": "expect_num_actions"}
+TEXT_FLAGS = ("device", "resume", "exp_name")  # free text: quoted, so a path with '<', '=' or ',' stays one value
 
 
-def parse(argv: list[str]) -> tuple[list[str], str | None]:
+def _quoted(value: str) -> str:
+    """A hydra override value in single quotes (its grammar escapes only quotes and the backslashes before them)."""
+    body = value.replace("'", "\\'")
+    trailing = len(body) - len(body.rstrip("\\"))
+    return "'" + body + "\\" * trailing + "'"
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[list[str], str | None]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=["tiny", "lite", "full"])
@@ -47,9 +55,7 @@ def parse(argv: list[str]) -> tuple[list[str], str | None]:
     for flag, key in FLAG_TO_KEY.items():
         value = getattr(args, flag)
         if value is not None:
-            overrides.append(f"{key}={value}")
-    if args.num_actions is not None:
-        overrides.append("+model.strict_num_actions=true")
+            overrides.append(f"{key}={_quoted(value) if flag in TEXT_FLAGS else value}")
     return overrides, args.config
 
 
@@ -67,7 +73,7 @@ def run(parsed) -> int | None:
 
 
 def main(argv=None) -> int:
-    return run_cli(run, parse(sys.argv[1:] if argv is None else argv),
+    return run_cli(run, parse_args(argv),
                    interrupted="interrupted: the last checkpoint in the run folder is intact (written atomically)")
 
 

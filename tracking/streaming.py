@@ -1,10 +1,9 @@
 """Frame-by-frame inference: network + tracker + per-track action, each frame computed once.
 
-:class:`StreamingEngine` keeps, in ring buffers, what the network computed for recent frames:
-the backbone's C5 (for the temporal encoder, which mixes the last ``clip_len`` frames at the
-current one) and the fused P3 map, whose action-head features are computed at most once, when a
-track's tube first needs that frame. A new frame runs the backbone once; nothing is recomputed for
-older frames.
+The network owns its per-frame step and what it keeps between frames
+(:meth:`models.mot_action_net.MotActionNet.stream_step`, :class:`~models.mot_action_net.StreamState`);
+:class:`StreamingEngine` is the glue around it: letterboxing, the tracker, and the action tubes
+built from the tracks' histories.
 
 Boxes given to and returned by the engine are xyxy pixels of the **original** frame; the network
 works on a letterboxed copy (aspect kept, padded to the model's input size).
@@ -14,16 +13,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
-from collections import deque
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
 
-from common.device import native_bf16
-from models.heads.detection import postprocess_detections
+from common.device import PRECISIONS, native_bf16
 from models.layers import fuse_conv_bn
+from models.mot_action_net import StreamState
 from tracking.tracker import Track, Tracker
 
 
@@ -74,13 +72,12 @@ class FrameResult:
         return len(self.detection_boxes)
 
 
-PRECISIONS = ("fp32", "bf16")
-
-
 class StreamingEngine:
     """Runs a trained :class:`models.mot_action_net.MotActionNet` and a :class:`Tracker` on a
-    stream. ``clip_len`` and ``stride`` must match training (the action head learned tubes of
-    ``clip_len`` boxes ``stride`` frames apart).
+    stream: letterboxes each frame, calls the network's :meth:`~MotActionNet.stream_step`, maps its
+    boxes back to the frame, updates the tracker, and builds each track's tube from its history for
+    :meth:`~MotActionNet.stream_actions`. ``clip_len`` and ``stride`` must match training (the
+    action head learned tubes of ``clip_len`` boxes ``stride`` frames apart).
 
     ``precision="bf16"`` runs the network under bfloat16 autocast (convolutions and matmuls in
     bfloat16, normalisations in float32); its outputs are turned back into float32 before
@@ -103,25 +100,15 @@ class StreamingEngine:
         if precision == "bf16" and not native_bf16(self.device):
             warnings.warn(f"precision bf16: {self.device} has no native bfloat16 (AVX512-BF16 / AMX on a CPU), "
                           "so it is emulated and likely slower than fp32", stacklevel=2)
-        self.clip_len, self.stride, self.action_every = clip_len, stride, max(action_every, 1)
+        self.action_every = max(action_every, 1)
         self.conf_threshold, self.nms_threshold = conf_threshold, nms_threshold
-        span = (clip_len - 1) * stride + 1
-        self.c5_buffer: deque = deque(maxlen=span)
-        # [tracker frame index, P3, the action head's features of it or None]: the features are
-        # computed the first time a tube needs that frame (never, while nobody is tracked), then kept.
-        self.action_buffer: deque = deque(maxlen=span)
+        self.state = StreamState(clip_len, stride)
         self.letterbox: Letterbox | None = None
 
     def reset(self) -> None:
         self.tracker.reset()
-        self.c5_buffer.clear()
-        self.action_buffer.clear()
+        self.state.clear()
         self.letterbox = None
-
-    def _window(self, buffer: deque) -> list:
-        """Every ``stride``-th buffered entry ending at the newest: the clip the heads were trained on."""
-        items = list(buffer)
-        return items[::-1][:: self.stride][::-1]
 
     def _autocast(self):
         if self.precision == "fp32":
@@ -138,59 +125,26 @@ class StreamingEngine:
             self.letterbox = Letterbox.fit(frame.shape[1], frame.shape[0], self.input_size)
         image = self.letterbox.image(frame)
         x = torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).to(self.device)
-        x = x.permute(2, 0, 1).float().div_(255.0)[None]  # (1, 3, H, W)
+        x = x.permute(2, 0, 1).float().div_(255.0)[None]  # (H, W, 3) -> (1, 3, H, W)
         x = x.contiguous(memory_format=torch.channels_last)
-        model = self.model
-        c3, c4, c5 = model.backbone(x)
-        self.c5_buffer.append(c5)
-        window = self._window(self.c5_buffer)
-        c5_clip = torch.stack(window, dim=1)  # (1, t, C, h, w)
-        c5_now = model.temporal.forward_last(c5_clip)  # (1, C, h, w): the newest frame, seeing the past
-        p3, p4, p5 = model.fpn([c3, c4, c5_now])
-        det = model.detection_head([p3, p4, p5])
-        if self.precision != "fp32":
-            # Decode, rank and suppress in float32, with scores recomputed from float32 logits
-            # (bfloat16 scores come in steps of 0.002-0.004 and tie); box distances keep
-            # bfloat16's precision (about 0.4 % of the distance).
-            det = {k: v.float() for k, v in det.items()}
-            det["scores"] = model.detection_head.confidence(det["cls_logits"], det["centerness"])
-        found = postprocess_detections(det, self.input_size, score_threshold=self.conf_threshold,
-                                       nms_threshold=self.nms_threshold, **model.detection_head.nms_options())[0]
-        net_boxes = found["boxes"]
-        scores = found["scores"].cpu().numpy()
-        embeddings = None
-        # The tracker reads appearance only for detections at or above its high_score (matching
-        # in the first stage, the appearance EMA, new tracks); the low-score ones are matched by
-        # IoU alone, so only the confident boxes are embedded (a tenth of them on real footage).
-        confident = np.flatnonzero(scores >= self.tracker.high_score)
-        if len(confident):
-            chosen = net_boxes[torch.from_numpy(confident).to(self.device)]
-            rois = torch.cat([torch.zeros(len(chosen), 1, device=self.device), chosen], dim=1)
-            embedded = model.reid_head.embed(model.reid_head.feature_map(p3), rois).float().cpu().numpy()
-            embeddings = np.zeros((len(net_boxes), embedded.shape[1]), dtype=np.float32)
-            embeddings[confident] = embedded
-        boxes = self.letterbox.to_original(net_boxes.cpu().numpy())
+        # Frames are keyed like the tracks' histories, by the tracker's frame count: the caller's
+        # index skips where a video had undecodable frames.
+        out = self.model.stream_step(x, self.state, key=self.tracker.frame_index + 1, score_threshold=self.conf_threshold,
+                                     nms_threshold=self.nms_threshold, embed_min_score=self.tracker.high_score)
+        scores = out.scores.cpu().numpy()
+        embeddings = None if out.embeddings is None else out.embeddings.cpu().numpy()
+        boxes = self.letterbox.to_original(out.boxes.cpu().numpy())
         tracks = self.tracker.update(boxes, scores, embeddings, timestamp)
-        # Keyed like the tracks' histories, by the tracker's frame count: the caller's index skips
-        # where a video had undecodable frames.
-        self.action_buffer.append([self.tracker.frame_index, p3, None])
         if tracks and index % self.action_every == 0:
             self._actions(tracks, timestamp)
         return FrameResult(index, timestamp, tracks, boxes, scores)
 
     def _actions(self, tracks: list[Track], timestamp: float) -> None:
-        """Action head on each track's tube over the buffered window; the probabilities at the
-        newest frame (which the recurrent head computes with the whole window as context) are
-        smoothed over time by the track. Averaging the whole window instead made the reported
-        action lag the person by most of the window."""
-        window = self._window(self.action_buffer)
-        missing = [entry for entry in window if entry[2] is None]
-        if missing:
-            computed = self.model.action_head.features(torch.cat([entry[1] for entry in missing]))  # (M, C/2, h, w)
-            for entry, feat in zip(missing, computed.contiguous().split(1)):  # contiguous: what RoIAlign reads
-                entry[1], entry[2] = None, feat
-        slot = {entry[0]: t for t, entry in enumerate(window)}  # frame index -> position in the window
-        T, N = len(window), len(tracks)
+        """Each track's tube over the action window, from its history; the probabilities at the
+        newest frame are smoothed over time by the track. Averaging the whole window instead made
+        the reported action lag the person by most of the window."""
+        slot = {key: t for t, key in enumerate(self.state.window_keys())}  # frame key -> position in the window
+        T, N = len(slot), len(tracks)
         boxes = np.zeros((1, T, N, 4), dtype=np.float64)
         mask = np.zeros((1, T, N), dtype=bool)
         for n, track in enumerate(tracks):
@@ -198,10 +152,8 @@ class StreamingEngine:
                 if f in slot:
                     boxes[0, slot[f], n], mask[0, slot[f], n] = box, True
         boxes[mask] = self.letterbox.to_network(boxes[mask])  # one call for every tube box
-        features = torch.cat([entry[2] for entry in window], dim=0)  # (T, C/2, h, w)
-        mask_t = torch.from_numpy(mask).to(self.device)
-        boxes_t = torch.from_numpy(boxes.astype(np.float32)).to(self.device)
-        logits = self.model.action_head.from_features(features, boxes_t, mask_t)  # (1, T, N, A)
-        now = logits.float().softmax(-1)[0, -1].cpu().numpy()  # (N, A): every track passed in was seen this frame
+        probs = self.model.stream_actions(self.state, torch.from_numpy(boxes.astype(np.float32)).to(self.device),
+                                          torch.from_numpy(mask).to(self.device))
+        now = probs.cpu().numpy()  # (N, A): every track passed in was seen this frame
         for n, track in enumerate(tracks):
             track.add_action(now[n], timestamp, self.tracker.action_smoothing)

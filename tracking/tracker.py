@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from dataclasses import dataclass, fields, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -94,41 +95,71 @@ class Track:
         return out
 
 
-class Tracker:
-    """Tracks people across frames. All thresholds are constructor arguments:
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Every threshold of the tracker, each default written here once (scripts take theirs from
+    this class).
 
-    ``high_score`` (0.5) detections above it drive the first stage and new tracks need
-    ``new_track_score`` (0.6); ``low_score`` (0.1) detections between it and ``high_score`` only
-    extend existing tracks; ``match_cost`` (0.8) is the largest fused cost accepted in the first
-    stage; ``low_match_iou`` (0.5) and ``unconfirmed_match_iou`` (0.3) the smallest IoU in the
-    second and third; ``appearance_weight`` (0.5) weighs the cosine distance against ``1 - IoU``;
-    ``reid_max_distance`` (0.3) is the largest cosine distance for re-finding a lost track;
-    ``motion_horizon_s`` (0.5) how long a track may go unobserved before it is matched on
-    appearance alone; ``lost_buffer_s`` (3.0) how long a lost track is kept; ``min_hits`` (3)
-    matches confirm a track; ``embedding_ema`` (0.9) and ``action_smoothing`` (0.4, chosen on the synthetic val split) are the EMA
-    factors of the appearance and action; ``history`` (16) boxes are kept per track for action
-    tubes; ``fps`` (10) is used when ``update`` gets no timestamp; ``observation_recovery``
-    (True) enables the OC-SORT steps. ``min_hits`` and ``lost_buffer_s`` were chosen on
-    PETS09-S2L1 frames 1-430 and the two TUD sequences with their public detections, and checked
-    on PETS09 frames 431-530 (scripts/benchmark_tracking.py).
+    ``high_score``: detections at or above it drive the first stage; new tracks need
+    ``new_track_score``; ``low_score``: detections between it and ``high_score`` only extend
+    existing tracks. ``match_cost``: the largest fused cost accepted in the first stage;
+    ``low_match_iou`` and ``unconfirmed_match_iou``: the smallest IoU in the second and third;
+    ``appearance_weight`` weighs the cosine distance against ``1 - IoU``; ``reid_max_distance``:
+    the largest cosine distance for re-finding a lost track; ``motion_horizon_s``: how long a track
+    may go unobserved before it is matched on appearance alone; ``lost_buffer_s``: how long a lost
+    track is kept; ``min_hits`` matches confirm a track; ``embedding_ema`` and ``action_smoothing``
+    (chosen on the synthetic val split) are the EMA factors of the appearance and action;
+    ``history`` boxes are kept per track for action tubes; ``observation_recovery`` enables the
+    OC-SORT steps; ``gate`` bounds the squared Mahalanobis distance of a match. ``min_hits`` and
+    ``lost_buffer_s`` were chosen on PETS09-S2L1 frames 1-430 and the two TUD sequences with their
+    public detections, and checked on PETS09 frames 431-530 (scripts/benchmark_tracking.py).
     """
 
-    def __init__(self, *, high_score: float = 0.5, low_score: float = 0.1, new_track_score: float = 0.6,
-                 match_cost: float = 0.8, low_match_iou: float = 0.5, unconfirmed_match_iou: float = 0.3,
-                 appearance_weight: float = 0.5, reid_max_distance: float = 0.3, motion_horizon_s: float = 0.5,
-                 lost_buffer_s: float = 3.0, min_hits: int = 3, embedding_ema: float = 0.9, action_smoothing: float = 0.4,
-                 history: int = 16, fps: float = 10.0, observation_recovery: bool = True,
-                 gate: float = CHI2_95_4DOF * 4, kalman: dict | None = None):
-        if not 0 <= low_score <= high_score <= 1:
-            raise ValueError(f"need 0 <= low_score <= high_score <= 1, got {low_score}, {high_score}")
-        if fps <= 0 or lost_buffer_s < 0 or min_hits < 1:
-            raise ValueError("fps must be > 0, lost_buffer_s >= 0 and min_hits >= 1")
-        self.high_score, self.low_score, self.new_track_score = high_score, low_score, new_track_score
-        self.match_cost, self.low_match_iou, self.unconfirmed_match_iou = match_cost, low_match_iou, unconfirmed_match_iou
-        self.appearance_weight, self.reid_max_distance = appearance_weight, reid_max_distance
-        self.motion_horizon_s, self.lost_buffer_s, self.min_hits = motion_horizon_s, lost_buffer_s, min_hits
-        self.embedding_ema, self.action_smoothing, self.history = embedding_ema, action_smoothing, history
-        self.fps, self.observation_recovery, self.gate = fps, observation_recovery, gate
+    high_score: float = 0.5
+    low_score: float = 0.1
+    new_track_score: float = 0.6
+    match_cost: float = 0.8
+    low_match_iou: float = 0.5
+    unconfirmed_match_iou: float = 0.3
+    appearance_weight: float = 0.5
+    reid_max_distance: float = 0.3
+    motion_horizon_s: float = 0.5
+    lost_buffer_s: float = 3.0
+    min_hits: int = 3
+    embedding_ema: float = 0.9
+    action_smoothing: float = 0.4
+    history: int = 16
+    observation_recovery: bool = True
+    gate: float = CHI2_95_4DOF * 4
+
+    def check(self) -> None:
+        if not 0 <= self.low_score <= self.high_score <= 1:
+            raise ValueError(f"need 0 <= low_score <= high_score <= 1, got {self.low_score}, {self.high_score}")
+        if not 0 <= self.new_track_score <= 1:
+            raise ValueError(f"new_track_score must be in [0, 1], got {self.new_track_score}")
+        if self.lost_buffer_s < 0 or self.motion_horizon_s < 0 or self.min_hits < 1 or self.history < 1:
+            raise ValueError("lost_buffer_s and motion_horizon_s must be >= 0, min_hits and history >= 1")
+        for name in ("appearance_weight", "embedding_ema", "action_smoothing"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+
+
+class Tracker:
+    """Tracks people across frames: ``Tracker(config, fps=...)``, or ``Tracker(fps=..., high_score=...)``
+    with any :class:`TrackerConfig` field as a keyword. ``fps`` is the frame rate used when
+    ``update`` gets no timestamp (the tracker's buffers are in seconds); ``kalman`` overrides the
+    Kalman filter's noise settings (:class:`BoxKalmanFilter`)."""
+
+    def __init__(self, config: TrackerConfig | None = None, *, fps: float = 10.0, kalman: dict | None = None,
+                 **overrides):
+        config = replace(config or TrackerConfig(), **overrides)
+        config.check()
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        self.config = config
+        for f in fields(config):  # read as plain attributes in the hot path
+            setattr(self, f.name, getattr(config, f.name))
+        self.fps = fps
         self.kalman = kalman or {}
         noise = BoxKalmanFilter(np.array([0.0, 0.0, 1.0, 1.0]), **self.kalman)  # its defaults, in one place
         self._std = (noise.std_position, noise.std_velocity, noise.std_measurement)

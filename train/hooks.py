@@ -99,7 +99,6 @@ class TensorBoardHook:
     def _image(self, trainer) -> np.ndarray:
         """First frame of the last batch. Left: true boxes with id and true action. Right: detected
         boxes with scores, and the action predicted for each true tube."""
-        from models.heads.detection import postprocess_detections
         batch, out = trainer.last_batch, trainer.last_outputs
         frame = (batch["frames"][0, 0].permute(1, 2, 0).float().cpu().numpy() * 255).astype(np.uint8)[:, :, ::-1]
         m = batch["mask"][0, 0].cpu()
@@ -112,7 +111,7 @@ class TensorBoardHook:
         true = draw_tracks(frame, boxes, ids, names(batch["actions"][0, 0][m].tolist()))
         first = {k: (v[:1] if k in ("cls_logits", "box_ltrb", "centerness", "scores") else v) for k, v in out["detections"].items()}
         head = getattr(trainer.model, "module", trainer.model).detection_head
-        det = postprocess_detections(first, out["image_size"], score_threshold=0.3, **head.nms_options())[0]
+        det = head.postprocess(first, out["image_size"], score_threshold=0.3)[0]
         pred = draw_tracks(frame, det["boxes"].float().cpu().numpy(), captions=[f"{s:.2f}" for s in det["scores"].tolist()])
         pred = draw_tracks(pred, boxes, ids, names(out["action_logits"][0, 0].argmax(-1)[m].tolist()))
         return np.concatenate([true, pred], axis=1)[:, :, ::-1].copy()

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
@@ -25,6 +24,8 @@ from losses.action_loss import ActionLoss
 from losses.combined_loss import MultiTaskLoss
 from losses.detection_loss import DetectionLoss
 from losses.tracking_loss import ReIDLoss
+from models.config import ModelConfig
+from models.mot_action_net import MotActionNet
 from train.hooks import CheckpointHook, ProgressHook, TensorBoardHook, ValidationHook
 from train.optim import build_optimizer, warmup_cosine
 from train.trainer import ResumableSampler, Trainer, TrainerConfig
@@ -75,7 +76,8 @@ def ensure_synthetic(data_cfg: DictConfig, rank: int) -> Path:
             config = SyntheticConfig(**knobs)
         except TypeError as exc:
             raise InputError(f"config: data.generator: {exc}") from None
-        meta, generated = prepare_synthetic(root, seed=data_cfg.seed, config=config, log=lambda m: print(m, flush=True))
+        meta, generated = prepare_synthetic(root, seed=data_cfg.seed, config=config, use_existing=True,
+                                            log=lambda m: print(m, flush=True))
         if generated:
             print(format_summary(meta), flush=True)
     if dist.is_initialized():
@@ -137,10 +139,13 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> Trainer:
     seed_everything(cfg.seed + rank)
     train_set, val_set, label_map = build_datasets(cfg.data, rank)
     num_actions = max(label_map.ids()) + 1
-    if cfg.model.num_actions not in (None, num_actions) and cfg.model.get("strict_num_actions", False):
-        raise InputError(f"--num-actions {cfg.model.num_actions} does not match the dataset's {num_actions} actions")
+    expected = cfg.get("expect_num_actions")
+    if expected is not None and expected != num_actions:
+        raise InputError(f"--num-actions {expected} does not match the {num_actions} actions of the dataset's "
+                         f"label_map.txt ({cfg.data.root})")
     cfg.model.num_actions = num_actions
-    model = instantiate(cfg.model.net).to(device)
+    model_config = ModelConfig.from_mapping(OmegaConf.to_container(cfg.model, resolve=True), "config: model")
+    model = MotActionNet.from_config(model_config).to(device)
     if (cfg.loss.quality == "joint") != (model.detection_head.score == "cls"):
         raise InputError(f"loss.quality={cfg.loss.quality} and model.det_score={model.detection_head.score} do not go together: "
                          "an IoU-aware classifier (loss.quality=joint) is scored by its class probability alone "
@@ -182,7 +187,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> Trainer:
         _point_latest(run_dir)
         hooks.append(TensorBoardHook(run_dir / "tb", [label_map.names[i] for i in sorted(label_map.names)]))
     meta = {"variant": cfg.model.variant, "num_actions": num_actions, "num_identities": train_set.num_identities,
-            "model_config": OmegaConf.to_container(cfg.model, resolve=True),
+            "model_config": model_config.to_dict(),
             "action_names": [label_map.names[i] for i in sorted(label_map.names)], "input_size": list(cfg.data.size),
             "clip_len": cfg.data.clip_len, "stride": cfg.data.stride}
     trainer = Trainer(model=model, criterion=criterion, optimizer=optimizer, scheduler=scheduler,

@@ -13,7 +13,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from train.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from models.checkpoint import load_model_state, read_checkpoint
+from train.checkpoint import save_checkpoint
 from train.optim import ModelEMA
 
 
@@ -188,7 +189,7 @@ class Trainer:
         return path
 
     def resume(self, path: str | Path) -> None:
-        state = load_checkpoint(path)
+        state = read_checkpoint(path)
         for key in ("variant", "num_actions"):
             if key in self.checkpoint_meta and state.get(key) != self.checkpoint_meta[key]:
                 from common.errors import InputError

@@ -57,9 +57,9 @@ class DetectionHead(nn.Module):
     VarifocalNet): there the class score already ranks by localisation, and the quality branch, only
     trained on positives, would add noise elsewhere.
 
-    ``nms`` and ``soft_sigma`` say how :func:`postprocess_detections` should suppress duplicates
-    for this head (``nms_options()``): ``"hard"`` (torchvision's batched NMS) or ``"soft"``
-    (Gaussian Soft-NMS); see that function.
+    ``nms`` and ``soft_sigma`` say how :meth:`postprocess` suppresses duplicates for this head:
+    ``"hard"`` (torchvision's batched NMS) or ``"soft"`` (Gaussian Soft-NMS); see
+    :func:`postprocess_detections`.
 
     ``tower`` says what the classification and regression towers are made of: ``"gn"`` (FCOS:
     dense 3x3 convs with GroupNorm, shared by the levels) or ``"separable"`` (depthwise-separable
@@ -105,9 +105,18 @@ class DetectionHead(nn.Module):
             scores = (scores * ctr_logits.sigmoid()[..., None]).sqrt()
         return scores
 
-    def nms_options(self) -> dict:
-        """Keyword arguments for :func:`postprocess_detections` that this head was trained for."""
-        return {"nms": self.nms, "soft_sigma": self.soft_sigma}
+    @torch.no_grad()
+    def postprocess(self, outputs: dict, image_size: tuple[int, int], score_threshold: float = 0.05,
+                    nms_threshold: float = 0.6, pre_nms_top_k: int = 1000, max_detections: int = 100) -> list[dict]:
+        """:func:`postprocess_detections` with the suppression this head was trained for. Outputs
+        computed in a lower precision (bfloat16 autocast) are decoded in float32, with the scores
+        recomputed from float32 logits: bfloat16 scores come in steps of 0.002-0.004 and tie."""
+        if outputs["cls_logits"].dtype != torch.float32:
+            outputs = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in outputs.items()}
+            outputs["scores"] = self.confidence(outputs["cls_logits"], outputs["centerness"])
+        return postprocess_detections(outputs, image_size, score_threshold=score_threshold, nms_threshold=nms_threshold,
+                                      pre_nms_top_k=pre_nms_top_k, max_detections=max_detections, nms=self.nms,
+                                      soft_sigma=self.soft_sigma)
 
     def forward(self, features: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         if len(features) != len(self.strides):
@@ -183,8 +192,8 @@ def postprocess_detections(out: dict, image_size: tuple[int, int], score_thresho
     highest score first.
 
     ``nms="hard"`` removes boxes overlapping a better one by IoU > ``nms_threshold``;
-    ``nms="soft"`` decays their scores instead (:func:`soft_nms`, ``soft_sigma``). Pass the
-    head's own choice with ``**head.nms_options()``.
+    ``nms="soft"`` decays their scores instead (:func:`soft_nms`, ``soft_sigma``). A trained
+    head's own choice is applied by :meth:`DetectionHead.postprocess`.
     """
     if nms not in DetectionHead.NMS:
         raise ValueError(f"nms must be one of {DetectionHead.NMS}, got {nms!r}")

@@ -148,3 +148,46 @@ def test_config_knobs_are_validated():
         SyntheticConfig(min_people=5, max_people=2).validate()
     with pytest.raises(ValueError, match="sequences keys"):
         SyntheticConfig(sequences={"training": 1}).validate()
+
+
+TINY = SyntheticConfig(width=96, height=64, length=4, min_people=1, max_people=2, sequences={"train": 1, "val": 1})
+
+
+def test_prepare_reuses_refuses_and_only_deletes_its_own_files(tmp_path):
+    from common.errors import InputError
+    from data.synthetic import prepare_synthetic
+
+    out = tmp_path / "syn"
+    meta, generated = prepare_synthetic(out, seed=1, config=TINY, log=lambda m: None)
+    assert generated and meta["seed"] == 1
+    assert prepare_synthetic(out, seed=1, config=TINY)[1] is False  # same seed and knobs: used as it is
+    with pytest.raises(InputError, match=r"different synthetic dataset \(seed 1 \(asked 2\)"):
+        prepare_synthetic(out, seed=2, config=TINY)
+    notes = []
+    assert prepare_synthetic(out, seed=2, config=TINY, use_existing=True, log=notes.append)[0]["seed"] == 1
+    assert "using it as it is" in notes[0]
+    # --force regenerates, deleting only what the generator wrote...
+    assert prepare_synthetic(out, seed=2, config=TINY, force=True, log=lambda m: None)[0]["seed"] == 2
+    # ...and never a folder holding anything else (a user's folder was once wiped this way).
+    (out / "notes.txt").write_text("mine")
+    (out / "train" / "my_video.mp4").write_bytes(b"x")
+    with pytest.raises(InputError, match=r"holds files the generator did not write \(notes.txt, train/my_video.mp4\)"):
+        prepare_synthetic(out, seed=3, config=TINY, force=True)
+    assert (out / "notes.txt").read_text() == "mine" and json.loads((out / "meta.json").read_text())["seed"] == 2
+
+
+def test_the_trainer_generates_with_an_empty_generator_config(tmp_path, monkeypatch):
+    """The Quick start's first command failed here on a fresh clone: ``generator: {}`` is an empty,
+    falsy DictConfig, and ``cfg or {}`` handed a plain dict to OmegaConf.to_container."""
+    from omegaconf import OmegaConf
+
+    import data.synthetic as synthetic
+    from train.run import ensure_synthetic
+
+    seen = []
+    monkeypatch.setattr(synthetic, "generate_dataset", lambda out, seed, config: seen.append(config) or
+                        {"seed": seed, "config": {}, "summary": {}})
+    monkeypatch.setattr(synthetic, "format_summary", lambda meta: "")
+    cfg = OmegaConf.create({"root": str(tmp_path / "syn"), "seed": 0, "generator": {}})
+    assert ensure_synthetic(cfg, rank=0) == tmp_path / "syn"
+    assert seen == [SyntheticConfig()]

@@ -12,7 +12,7 @@ from data.clip_dataset import ClipDataset, ClipTransform, ClipTransformConfig, c
 from common.errors import InputError
 from data.sequences import mot_split
 from models.mot_action_net import build_model
-from train.checkpoint import load_checkpoint, load_model_state
+from models.checkpoint import load_model_state, read_checkpoint
 from train.run import build_criterion, build_trainer, compose_config, train
 from train.trainer import TrainingDiverged
 
@@ -83,7 +83,7 @@ def test_reid_embeddings_of_one_identity_get_closer(small_dataset):
 
 
 def _weights(path):
-    return load_checkpoint(path)["model"]
+    return read_checkpoint(path)["model"]
 
 
 def test_resume_is_exact(small_dataset, tmp_path):
@@ -102,7 +102,7 @@ def test_resume_is_exact(small_dataset, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    sa, sb = load_checkpoint(tmp_path / "straight" / "last.pt"), load_checkpoint(tmp_path / "resumed" / "last.pt")
+    sa, sb = read_checkpoint(tmp_path / "straight" / "last.pt"), read_checkpoint(tmp_path / "resumed" / "last.pt")
     assert torch.equal(sa["criterion"]["log_vars"], sb["criterion"]["log_vars"])
     assert sa["position"] == sb["position"] == {"epoch": 1, "step_in_epoch": 2, "global_step": 7}
 
@@ -125,7 +125,7 @@ def test_run_folder_checkpoints_and_logs(small_dataset, tmp_path):
 
 def test_checkpoint_mismatch_errors_are_clear(small_dataset, tmp_path):
     train(compose_config(small_overrides(small_dataset, tmp_path, **{"trainer.max_steps": 1})), run_dir=tmp_path / "run")
-    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    state = read_checkpoint(tmp_path / "run" / "last.pt")
     lite = build_model("lite", num_actions=6)
     with pytest.raises(InputError, match="does not fit this model: .*shape mismatches"):
         load_model_state(lite, state["model"], "last.pt")
@@ -134,10 +134,10 @@ def test_checkpoint_mismatch_errors_are_clear(small_dataset, tmp_path):
         load_model_state(build_model("tiny", num_actions=6), partial, "last.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="not a readable checkpoint"):
-        load_checkpoint(tmp_path / "junk.pt")
+        read_checkpoint(tmp_path / "junk.pt")
     torch.save({"weights": 1}, tmp_path / "foreign.pt")
     with pytest.raises(InputError, match="not a mot-action checkpoint"):
-        load_checkpoint(tmp_path / "foreign.pt")
+        read_checkpoint(tmp_path / "foreign.pt")
     with pytest.raises(InputError, match="variant"):
         build_trainer(compose_config(small_overrides(small_dataset, tmp_path, **{
             "model": "lite", "resume": str(tmp_path / "run" / "last.pt")})), run_dir=tmp_path / "other")
@@ -164,7 +164,7 @@ def test_nan_guard_skips_then_stops(small_dataset, tmp_path):
 def test_seed_flags_map_onto_the_config():
     sys.path.insert(0, str(ROOT / "scripts"))
     import run_trainer
-    overrides, extra = run_trainer.parse(["--model", "lite", "--batch-size", "3", "--num-epochs", "7", "--lr", "0.01",
+    overrides, extra = run_trainer.parse_args(["--model", "lite", "--batch-size", "3", "--num-epochs", "7", "--lr", "0.01",
                                           "--device", "cpu", "--exp-name", "x", "trainer.grad_clip=2"])
     cfg = compose_config(overrides)
     assert (cfg.model.variant, cfg.data.batch_size, cfg.trainer.epochs, cfg.optimizer.lr, cfg.device, cfg.exp_name,

@@ -1,0 +1,243 @@
+"""Streaming inference speed: end to end (decode + network + tracker) per variant, association
+time per frame at 10 / 50 / 200 objects, peak memory, achieved GFLOP/s against a matmul, and the
+same end-to-end measure for ultralytics YOLO11n + ByteTrack when ultralytics is installed.
+``scripts/benchmark_inference.py`` is its command line.
+
+Each precision is measured for every pipeline alike: ``bf16`` runs ours with
+``precision="bf16"`` and YOLO11n's ``track`` call under the same bfloat16 autocast, so a ratio
+always compares the two at one precision.
+
+Each end-to-end measure runs in its own process (peak memory is that process's; the child is
+``python -m evaluation.benchmark_inference --child ...``), reads the video frame by frame inside
+the timed loop, and skips the warm-up frames; rounds run all pipelines one after the other and each
+one's fastest round counts. Without a checkpoint the networks have random weights: the compute per
+frame does not depend on the weights, but an untrained detector finds nobody, so the tracker and
+the per-track action head then cost nothing; the association rows and the action-head figure
+measure those parts on their own. YOLO11n is built from its yaml (random weights, no download) and
+follows ultralytics' own tracking loop.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _frames(video: str, count: int):
+    from data.video import FrameStream
+    stream = FrameStream(video)
+    for n, (index, timestamp, frame) in enumerate(stream):
+        if n >= count:
+            break
+        yield index, timestamp, frame
+
+
+# ------------------------------------------------------------------------------ child runs
+def child_ours(args) -> dict:
+    import dataclasses
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from models.checkpoint import InferenceSpec
+    from models.mot_action_net import build_model
+    from tracking.pipeline import Pipeline, PipelineOptions
+
+    torch.set_num_threads(args.threads)
+    size = (args.height, args.width)
+    options = PipelineOptions(precision=args.precision, device="cpu")
+    if args.checkpoint:
+        loaded = Pipeline.from_checkpoint(args.checkpoint, options)
+        pipeline = Pipeline(options=options, model=loaded.model, device=loaded.device,
+                            spec=dataclasses.replace(loaded.spec, input_size=size))
+    else:
+        model = build_model(args.variant).eval()
+        spec = InferenceSpec(action_names=tuple(f"action{i}" for i in range(model.num_actions)), input_size=size,
+                             clip_len=8, stride=2)
+        pipeline = Pipeline(options=options, model=model, spec=spec, device=torch.device("cpu"))
+    session = pipeline.start(fps=10.0)
+    total = args.warmup + args.frames
+    detections, start = 0, None
+    for n, (index, timestamp, frame) in enumerate(_frames(args.video, total)):
+        if n == args.warmup:
+            start = time.perf_counter()
+        result = session.step(index, timestamp, frame)
+        if n >= args.warmup:
+            detections += len(result.detection_boxes)
+    elapsed = time.perf_counter() - start
+    # FLOPs of one steady-state frame (the ring buffers are full by now).
+    frame = next(f for _, _, f in _frames(args.video, 1))
+    with FlopCounterMode(display=False) as counter:
+        session.step(total, total / 10.0, frame)
+    return {"fps": args.frames / elapsed, "gflops_per_frame": counter.get_total_flops() / 1e9,
+            "detections_per_frame": detections / args.frames, "peak_rss_mb": _peak_rss_mb()}
+
+
+def child_yolo(args) -> dict:
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    import torch
+    import ultralytics.utils.torch_utils as torch_utils
+    from ultralytics import YOLO
+
+    # ultralytics sets torch to cpu_count - 1 threads; hold it to the same budget as ours.
+    torch_utils.NUM_THREADS = args.threads
+    torch.set_num_threads(args.threads)
+    model = YOLO("yolo11n.yaml")
+    total = args.warmup + args.frames
+    start = None
+    for n, (_, _, frame) in enumerate(_frames(args.video, total)):
+        if n == args.warmup:
+            start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            model.track(frame, persist=True, tracker="bytetrack.yaml", imgsz=(args.height, args.width), device="cpu",
+                        verbose=False)
+        torch.set_num_threads(args.threads)
+    elapsed = time.perf_counter() - start
+    return {"fps": args.frames / elapsed, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _run_child(kind: str, args, variant: str = "", precision: str = "fp32") -> dict | str:
+    cmd = [sys.executable, "-m", "evaluation.benchmark_inference", "--child", kind, "--variant", variant or "tiny",
+           "--precision", precision, "--video", str(args.video), "--frames", str(args.frames), "--warmup",
+           str(args.warmup), "--threads", str(args.threads), "--width", str(args.width), "--height", str(args.height)]
+    if args.checkpoint and kind == "ours":
+        cmd += ["--checkpoint", str(args.checkpoint)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if out.returncode != 0:
+        lines = out.stderr.strip().splitlines()
+        return lines[-1] if lines else f"exit {out.returncode}"
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def end_to_end(args, precision: str, peak: float) -> dict:
+    """Every variant and YOLO11n at one precision, ``--repeat`` rounds over all of them (each
+    pipeline's fastest round counts, so a slow spell of the machine touches them alike instead
+    of whichever ran then): prints their table and ratios."""
+    kinds = [("ours", v) for v in args.variants.split(",")]
+    if not args.no_yolo:
+        try:
+            import ultralytics  # noqa: F401
+            kinds.append(("yolo", "yolo11n_bytetrack"))
+        except ImportError:
+            print("YOLO11n + ByteTrack: not installed (its environment: pip install -c constraints-bench.txt -e \".[bench]\")")
+    rows: dict = {}
+    for _ in range(args.repeat):
+        for kind, name in kinds:
+            if isinstance(rows.get(name), str):
+                continue  # failed once: do not retry
+            r = _run_child(kind, args, name if kind == "ours" else "", precision)
+            if isinstance(r, str) or name not in rows or r["fps"] > rows[name]["fps"]:
+                rows[name] = r
+    print("| pipeline | fps | ms/frame | GFLOP/frame | GFLOP/s (% of matmul) | peak memory (MB) | detections/frame |")
+    print("|---|---|---|---|---|---|---|")
+    for kind, name in kinds:
+        r = rows[name]
+        if isinstance(r, str):
+            print(f"| {name} | failed: {r} | | | | | |")
+        elif kind == "ours":
+            achieved = r["gflops_per_frame"] * r["fps"]
+            print(f"| {name} + tracker ({precision}) | {r['fps']:.1f} | {1000 / r['fps']:.1f} | {r['gflops_per_frame']:.2f} | "
+                  f"{achieved:.1f} ({100 * achieved / peak:.0f}%) | {r['peak_rss_mb']:.0f} | {r['detections_per_frame']:.1f} |")
+        else:
+            print(f"| YOLO11n + ByteTrack (ultralytics, {precision}) | {r['fps']:.1f} | {1000 / r['fps']:.1f} | | | "
+                  f"{r['peak_rss_mb']:.0f} | |")
+    yolo = rows.get("yolo11n_bytetrack")
+    if isinstance(yolo, dict):
+        for variant in args.variants.split(","):
+            if isinstance(rows.get(variant), dict):
+                print(f"{variant} ({precision}): {rows[variant]['fps'] / yolo['fps']:.2f}x YOLO11n + ByteTrack's fps ({precision})")
+    return rows
+
+
+# ----------------------------------------------------------------------------- in-process parts
+def matmul_gflops(threads: int, n: int = 1024, repeat: int = 10, rounds: int = 5, precision: str = "fp32") -> float:
+    """Matmul GFLOP/s (float32, or bfloat16 with ``precision="bf16"``) with ``threads`` threads:
+    the best of ``rounds`` timings, so a moment of contention does not make the reference (and
+    every percentage against it) low."""
+    import torch
+    torch.set_num_threads(threads)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(repeat):
+            a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 * repeat / best / 1e9
+
+
+def association_fps(num_objects: int, frames: int = 200, embeddings: bool = True, seed: int = 0) -> float:
+    """Tracker updates per second with ``num_objects`` people walking in a 1920x1080 frame, each
+    detected every frame with a little jitter (and a 128-d embedding when ``embeddings``)."""
+    import numpy as np
+
+    from tracking.tracker import Tracker
+
+    rng = np.random.default_rng(seed)
+    pos = rng.uniform([0, 0], [1800, 900], (num_objects, 2))
+    vel = rng.uniform(-40, 40, (num_objects, 2))
+    size = rng.uniform([30, 80], [60, 180], (num_objects, 2))
+    emb = rng.normal(size=(num_objects, 128))
+    tracker = Tracker(fps=25.0)
+    spent = 0.0
+    for k in range(frames):
+        pos = pos + vel / 25.0
+        boxes = np.concatenate([pos, pos + size], 1) + rng.normal(0, 1.0, (num_objects, 4))
+        scores = rng.uniform(0.6, 1.0, num_objects)
+        e = emb + rng.normal(0, 0.1, emb.shape) if embeddings else None
+        start = time.perf_counter()
+        tracker.update(boxes, scores, e, k / 25.0)
+        spent += time.perf_counter() - start
+    return frames / spent
+
+
+def action_head_ms(variant: str, tracks: int, threads: int, width: int, height: int) -> float:
+    """Per-frame cost of the action head on ``tracks`` tubes of 8 boxes (the streaming engine runs
+    it on every confirmed track each frame)."""
+    import torch
+
+    from models.mot_action_net import build_model
+    torch.set_num_threads(threads)
+    model = build_model(variant).eval()
+    p3 = torch.randn(8, model.fpn.out_channels, height // 8, width // 8)  # (T, C, H/8, W/8)
+    boxes = torch.tensor([100.0, 100.0, 140.0, 220.0]).expand(1, 8, tracks, 4).contiguous()
+    mask = torch.ones(1, 8, tracks, dtype=torch.bool)
+    with torch.no_grad():
+        for _ in range(2):
+            model.action_head(p3, boxes, mask)
+        start = time.perf_counter()
+        for _ in range(10):
+            model.action_head(p3, boxes, mask)
+    return (time.perf_counter() - start) / 10 * 1000
+
+
+def _child_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--child", required=True, choices=("ours", "yolo"))
+    for flag in ("--variant", "--precision", "--video", "--checkpoint"):
+        p.add_argument(flag)
+    for flag in ("--frames", "--warmup", "--threads", "--width", "--height"):
+        p.add_argument(flag, type=int)
+    args = p.parse_args(argv)
+    print(json.dumps(child_ours(args) if args.child == "ours" else child_yolo(args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))

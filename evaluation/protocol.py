@@ -1,0 +1,372 @@
+"""The evaluation protocol: find ground-truth sequences, load results in every accepted form, run
+a checkpoint over a split, and score it all with the official metrics. ``scripts/evaluate.py``
+parses flags and calls :func:`run_evaluation`; tests call these functions directly.
+
+Ground-truth sequences: ``<gt-root>/<seq>/gt/gt.txt`` or ``<gt-root>/<seq>/gt.txt``, with
+``seqinfo.ini`` (frame count, fps) and ``gt/actions.txt`` when present. Result files:
+``<seq>.txt`` (MOTChallenge rows) and/or ``<seq>.json`` (V-ICR, with per-frame actions;
+``action_scores`` when the project's inference wrote it, else the top action one-hot), in a folder
+or given one by one (a file named otherwise, such as ``TUD-Campus/test.txt``, takes its sequence
+from its folder).
+
+Metrics: MOTA, MOTP (mean IoU of matches, MOTChallenge's convention), FP, FN, IDsw, Frag, MT/PT/ML,
+IDF1/IDP/IDR (py-motmetrics, equal to the MOTChallenge devkit); HOTA, DetA, AssA (TrackEval);
+COCO AP50 and AP50:95 of the boxes (the raw detector output with a checkpoint, the tracked boxes
+and their scores otherwise); action frame-mAP at IoU 0.5 (AVA / VOC protocol) and the
+identity-aware action score. MOTChallenge preprocessing: ground truth with conf 0 is dropped, and
+for 9-column (MOT16/17/20) ground truth, tracker boxes on distractor classes (2, 7, 8, 12) are
+removed and only class-1 people are scored (see evaluation/mot_metrics.py).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import FormatError, InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------------- inputs
+@dataclass
+class GtSequence:
+    name: str
+    root: Path
+    gt: object  # MotRows
+    gt_path: Path
+    num_frames: int
+    fps: float
+    class_aware: bool  # 9-column ground truth: MOT16/17/20 class preprocessing applies
+    actions: dict = field(default_factory=dict)  # (frame, id) -> action id
+
+
+@dataclass
+class SequenceResult:
+    rows: object  # MotRows of the tracker
+    action_scores: np.ndarray | None  # (N, K) per row, or None when the results carry no actions
+    source: Path
+    detections: object = None  # MotRows of raw detections (with --checkpoint), for detection AP
+
+
+def _gt_file(seq_dir: Path) -> Path | None:
+    for candidate in (seq_dir / "gt" / "gt.txt", seq_dir / "gt.txt"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_gt_sequences(gt_root: Path, only: list[str] | None) -> dict[str, GtSequence]:
+    from data.formats.mot import read_action_sidecar, read_mot_file, read_seqinfo
+
+    if not gt_root.is_dir():
+        raise InputError(f"{gt_root}: ground-truth folder not found")
+    dirs = [gt_root] if _gt_file(gt_root) else sorted(p for p in gt_root.iterdir() if p.is_dir() and _gt_file(p))
+    if not dirs:
+        raise InputError(f"{gt_root}: no sequences with gt/gt.txt or gt.txt")
+    sequences = {}
+    for d in dirs:
+        path = _gt_file(d)
+        gt = read_mot_file(path)
+        info = read_seqinfo(d / "seqinfo.ini") if (d / "seqinfo.ini").is_file() else None
+        name = info.name if info else d.name
+        if len(gt) and info and gt.frame.max() > info.seq_length:
+            raise FormatError(path, f"frame {gt.frame.max()} beyond seqLength={info.seq_length} of {d / 'seqinfo.ini'}")
+        actions_path = path.parent / "actions.txt"
+        sequences[name] = GtSequence(
+            name=name, root=d, gt=gt, gt_path=path,
+            num_frames=info.seq_length if info else int(gt.frame.max()) if len(gt) else 0,
+            fps=info.frame_rate if info else 0.0, class_aware=gt.layout == "mot16",
+            actions=read_action_sidecar(actions_path) if actions_path.is_file() else {})
+    if only:
+        unknown = sorted(set(only) - set(sequences))
+        if unknown:
+            raise InputError(f"--sequences: {', '.join(unknown)} not in {gt_root} (it has {', '.join(sorted(sequences))})")
+        sequences = {k: v for k, v in sequences.items() if k in only}
+    return sequences
+
+
+def find_label_map(gt_root: Path):
+    from data.formats.vicr import read_label_map
+
+    for candidate in (gt_root / "label_map.txt", gt_root.parent / "label_map.txt", gt_root.parent.parent / "label_map.txt"):
+        if candidate.is_file():
+            return read_label_map(candidate)
+    return None
+
+
+def resolve_results(paths: list[str], sequences: dict[str, GtSequence]) -> dict[str, dict[str, Path]]:
+    """``{sequence: {"txt": path, "json": path}}`` from files and folders."""
+    found: dict[str, dict[str, Path]] = {}
+
+    def add(name: str, path: Path):
+        entry = found.setdefault(name, {})
+        kind = path.suffix.lower().lstrip(".")
+        if kind in entry and entry[kind] != path:
+            raise InputError(f"{path}: a second {kind} result for sequence {name} (first: {entry[kind]})")
+        entry[kind] = path
+
+    for spec in paths:
+        path = Path(spec)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".txt", ".json"))
+            matched = [p for p in files if p.stem in sequences]
+            for p in matched:
+                add(p.stem, p)
+            for sub in sorted(p for p in path.iterdir() if p.is_dir() and p.name in sequences):
+                for p in sorted(q for q in sub.iterdir() if q.suffix.lower() in (".txt", ".json")):
+                    add(sub.name, p)
+            if not matched and not any(p.is_dir() and p.name in sequences for p in path.iterdir()):
+                raise InputError(f"{path}: no result files named after a ground-truth sequence "
+                                 f"({', '.join(sorted(sequences))})")
+        elif path.is_file():
+            if path.suffix.lower() not in (".txt", ".json"):
+                raise InputError(f"{path}: result files are MOTChallenge .txt or V-ICR .json")
+            name = path.stem if path.stem in sequences else path.parent.name
+            if name not in sequences:
+                raise InputError(f"{path}: unknown sequence (neither '{path.stem}' nor '{path.parent.name}' is one of "
+                                 f"{', '.join(sorted(sequences))})")
+            add(name, path)
+        else:
+            raise InputError(f"{path}: results file or folder not found")
+    return found
+
+
+def load_results(seq: GtSequence, files: dict[str, Path], label_map, allow_empty: bool = False) -> SequenceResult:
+    """Tracker rows from ``<seq>.txt`` (or, without one, from the JSON's per-frame boxes) and per-row
+    action scores from ``<seq>.json``; errors name the file. An empty MOT file alone is an error
+    (usually a wrong path or a failed run) unless ``allow_empty`` (a model that found nobody) or a
+    V-ICR JSON of the same run comes with it."""
+    from data.formats.mot import MotRows, read_mot_file
+    from data.formats.vicr import read_vicr_video
+
+    rows, source = None, files.get("txt") or files.get("json")
+    if "txt" in files:
+        rows = read_mot_file(files["txt"])
+        if rows.layout == "mot16" and (rows.class_id != 1).any():
+            bad = int(rows.class_id[rows.class_id != 1][0])
+            raise FormatError(files["txt"], f"class id {bad} in a tracker result: only pedestrians (class 1) are scored")
+    video = read_vicr_video(files["json"]) if "json" in files else None
+    per_row_frames = None
+    if video is not None:
+        names = [video.labelmap.names[i] for i in video.labelmap.ids()]
+        if label_map is not None and names:
+            gt_names = [label_map.names[i] for i in label_map.ids()]
+            if names != gt_names[:len(names)] or len(names) != len(gt_names):
+                raise FormatError(files["json"], f"labelmap {names} does not match the ground truth's {gt_names} "
+                                                 "(action ids would not mean the same actions)")
+        by_key = {}
+        for pid, person in video.persons.items():
+            try:
+                tid = int(pid.rsplit("_", 1)[-1])
+            except ValueError:
+                raise FormatError(files["json"], f"persons.{pid}: expected an id like 'id_7'") from None
+            for f in person.frames:
+                by_key[(f.frame_idx + 1, tid)] = f
+        if rows is None:
+            keys = sorted(by_key)
+            n = len(keys)
+            rows = MotRows(np.array([k[0] for k in keys], int), np.array([k[1] for k in keys], int),
+                           np.array([by_key[k].bbox for k in keys], float).reshape(-1, 4),
+                           np.array([by_key[k].score if by_key[k].score is not None else 1.0 for k in keys], float),
+                           np.ones(n, int), np.ones(n))
+        per_row_frames = [by_key.get((int(f), int(t))) for f, t in zip(rows.frame, rows.track_id)]
+    # A V-ICR JSON records the whole run (the video's frames), so an empty one means the tracker
+    # found nobody; an empty MOT file alone is more often a wrong path or a failed run.
+    if rows is None or (len(rows) == 0 and not allow_empty and video is None):
+        raise InputError(f"{source}: empty result (no tracked boxes) for sequence {seq.name}")
+    if len(rows) and (rows.frame.min() < 1 or rows.frame.max() > seq.num_frames):
+        bad = int(rows.frame[(rows.frame < 1) | (rows.frame > seq.num_frames)][0])
+        raise FormatError(source, f"frame {bad} is outside sequence {seq.name}'s frames 1-{seq.num_frames}")
+    action_scores = None
+    if per_row_frames is not None and label_map is not None and any(f is not None and f.action_id is not None for f in per_row_frames):
+        K = max(label_map.ids()) + 1
+        action_scores = np.zeros((len(rows), K))
+        for n, f in enumerate(per_row_frames):
+            if f is None or f.action_id is None:
+                continue
+            if f.action_scores is not None:
+                if len(f.action_scores) != K:
+                    raise FormatError(files["json"], f"frame {f.frame_idx}: {len(f.action_scores)} action scores for {K} actions")
+                action_scores[n] = f.action_scores
+            elif not 0 <= f.action_id < K:
+                raise FormatError(files["json"], f"frame {f.frame_idx}: action_id {f.action_id} outside the label map's 0-{K - 1}")
+            else:
+                action_scores[n, f.action_id] = 1.0
+    return SequenceResult(rows, action_scores, source)
+
+
+
+# ----------------------------------------------------------------------------- checkpoint run
+def run_checkpoint(pipeline, sequences: dict[str, GtSequence], out_dir: Path) -> dict[str, dict]:
+    """The network + tracker of ``pipeline`` streamed over every sequence: writes ``<seq>.txt``
+    and ``<seq>.json`` to ``out_dir`` and returns ``{seq: {"txt", "json", "detections"}}`` (the
+    raw detections, for detection AP)."""
+    from common.progress import ProgressBar
+    from data.formats.mot import MotRows, write_mot_file
+    from data.formats.vicr import write_vicr_video
+    from data.sequences import MotSequence
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name, gt_seq in sequences.items():
+        seq = MotSequence(gt_seq.root)
+        session = pipeline.start(fps=seq.fps, name=name, width=seq.width, height=seq.height)
+        det_parts = []
+        print(f"{name}:", file=sys.stderr, flush=True)
+        bar = ProgressBar(gt_seq.num_frames, unit="frames")
+        for index in range(gt_seq.num_frames):
+            result = session.step(index, index / seq.fps, seq.frame(index))
+            n = len(result.detection_boxes)
+            det_parts.append(MotRows(np.full(n, index + 1), np.full(n, -1), result.detection_boxes,
+                                     result.detection_scores.astype(float), np.ones(n, int), np.ones(n)))
+            bar.update(index + 1, f"tracks {len(result.tracks)}")
+        bar.close()
+        txt, js = out_dir / f"{name}.txt", out_dir / f"{name}.json"
+        write_mot_file(txt, session.mot_rows(), layout="mot15")
+        write_vicr_video(js, session.vicr_labels(gt_seq.num_frames))
+        results[name] = {"txt": txt, "json": js, "detections": MotRows.concat(det_parts)}
+    return results
+
+
+# ---------------------------------------------------------------------------------- scoring
+def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult], label_map) -> dict:
+    from evaluation.action_metrics import frame_map, identity_action_score
+    from evaluation.detection_metrics import coco_ap
+    from evaluation.mot_metrics import (DISTRACTOR_CLASSES, clear_identity_metrics, hota_metrics, identity_assignment,
+                                        preprocess_sequence)
+
+    names = sorted(results)
+    frames = {}
+    for name in names:
+        seq, res = sequences[name], results[name]
+        try:
+            frames[name] = preprocess_sequence(name, seq.gt, res.rows, seq.num_frames, seq.class_aware)
+        except ValueError as exc:
+            raise FormatError(res.source, str(exc)) from None
+    clear = clear_identity_metrics([frames[n] for n in names])
+    hota = hota_metrics([frames[n] for n in names])
+    table = {n: {**clear[n], **hota[n]} for n in names + ["COMBINED"]}
+
+    # Detection AP: people are the positives; zero-marked and distractor boxes are COCO "crowd" (ignored).
+    det_preds, det_gts, per_seq_det = [], [], {}
+    for name in names:
+        seq, res = sequences[name], results[name]
+        rows = res.detections if res.detections is not None else res.rows
+        preds, gts = [], []
+        for f in range(1, seq.num_frames + 1):
+            g = seq.gt.at_frame(f)
+            person = (g.class_id == 1) if seq.class_aware else np.ones(len(g), bool)
+            ignored = (g.conf == 0) | (np.isin(g.class_id, DISTRACTOR_CLASSES) if seq.class_aware else False)
+            keep = person | ignored
+            r = rows.at_frame(f)
+            preds.append({"boxes": r.boxes, "scores": r.conf, "labels": np.ones(len(r), int)})
+            gts.append({"boxes": g.boxes[keep], "labels": np.ones(int(keep.sum()), int), "crowd": ignored[keep]})
+        ap = coco_ap(preds, gts)
+        per_seq_det[name] = ap
+        table[name].update({"det_AP50": ap["AP50"] * 100, "det_AP": ap["AP"] * 100})
+        det_preds += preds
+        det_gts += gts
+    combined_ap = coco_ap(det_preds, det_gts)
+    table["COMBINED"].update({"det_AP50": combined_ap["AP50"] * 100, "det_AP": combined_ap["AP"] * 100})
+
+    # Actions, where both sides have them.
+    curves = {}
+    with_actions = [n for n in names if sequences[n].actions and results[n].action_scores is not None and label_map]
+    if with_actions:
+        K = max(label_map.ids()) + 1
+        all_gt_boxes, all_gt_labels, all_pred_boxes, all_pred_scores = [], [], [], []
+        id_correct = id_items = 0
+        id_scores = []
+        for name in with_actions:
+            seq, res, fr = sequences[name], results[name], frames[name]
+            gt_boxes, gt_labels, pred_boxes, pred_scores = [], [], [], []
+            for k in range(seq.num_frames):
+                labels = np.array([seq.actions.get((k + 1, int(i)), -1) for i in fr.gt_ids[k]], int)
+                gt_boxes.append(fr.gt_boxes[k])
+                gt_labels.append(labels)
+                sel = np.flatnonzero(res.rows.frame == k + 1)
+                order = {int(t): j for j, t in zip(sel, res.rows.track_id[sel])}
+                idx = np.array([order[int(t)] for t in fr.tracker_ids[k]], int)
+                pred_boxes.append(fr.tracker_boxes[k])
+                pred_scores.append(res.action_scores[idx] if len(idx) else np.zeros((0, K)))
+            fm = frame_map(gt_boxes, gt_labels, pred_boxes, pred_scores, K)
+            ident = identity_action_score(fr, gt_labels, pred_scores, identity_assignment(fr), seq.fps or 1.0, K)
+            table[name].update({"action_frame_mAP": fm["mAP"] * 100, "id_action_acc": ident["accuracy"] * 100,
+                                "id_action_mAP": ident["mAP"] * 100})
+            all_gt_boxes += gt_boxes
+            all_gt_labels += gt_labels
+            all_pred_boxes += pred_boxes
+            all_pred_scores += pred_scores
+            id_correct += ident["accuracy"] * ident["num_items"]
+            id_items += ident["num_items"]
+            id_scores.append(ident)
+        fm = frame_map(all_gt_boxes, all_gt_labels, all_pred_boxes, all_pred_scores, K)
+        curves = {label_map.names.get(c, str(c)): curve for c, curve in fm["curves"].items()}
+        table["COMBINED"].update({
+            "action_frame_mAP": fm["mAP"] * 100,
+            "id_action_acc": 100 * id_correct / id_items if id_items else float("nan"),
+            # mAP over all identity-seconds pooled would need the items; the per-sequence mean is reported.
+            "id_action_mAP": float(np.mean([s["mAP"] for s in id_scores])) * 100,
+        })
+        table["COMBINED"]["action_frame_AP_per_class"] = {label_map.names.get(c, str(c)): ap * 100
+                                                           for c, ap in fm["per_class"].items()}
+    return {"table": table, "sequences": names, "pr_curves": curves}
+
+
+def gt_root_of(dataset: str | None, split: str, gt_root: str | None) -> Path:
+    """The folder of ground-truth sequences: ``gt_root`` itself, or ``<dataset>/<split>`` where
+    ``dataset`` is ``synthetic`` (the generated benchmark, made on first use) or a path."""
+    if gt_root:
+        return Path(gt_root)
+    if dataset == "synthetic":
+        from data.prepare import default_synthetic
+        from data.synthetic import SyntheticConfig, prepare_synthetic
+        base, seed = default_synthetic()
+        prepare_synthetic(base, seed=seed, config=SyntheticConfig(), use_existing=True,
+                          log=lambda message: print(message, file=sys.stderr, flush=True))
+    else:
+        base = Path(dataset)
+    return base / split if (base / split).is_dir() else base
+
+
+def run_evaluation(*, gt_root: Path, pipeline=None, results: list[str] | None = None,
+                   sequences: list[str] | None = None, out_dir: Path | None = None, json_path: Path | None = None,
+                   plots: bool = True, log=None) -> dict:
+    """Score a checkpoint's run (``pipeline``) or existing ``results`` on the ground truth under
+    ``gt_root``; prints the table, writes the metrics files and plots, and returns the report."""
+    from evaluation.report import format_table, write_outputs
+
+    log = log or (lambda message: print(message, file=sys.stderr))
+    if (pipeline is None) == (results is None):
+        raise ValueError("give a pipeline (run a checkpoint) or result files, not both")
+    found = find_gt_sequences(gt_root, sequences)
+    label_map = find_label_map(gt_root)
+    out_dir = out_dir or ROOT / "runs" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
+    raw = {}
+    if pipeline is not None:
+        raw = run_checkpoint(pipeline, found, out_dir / "results")
+        files = {n: {"txt": v["txt"], "json": v["json"]} for n, v in raw.items()}
+    else:
+        files = resolve_results(results, found)
+        missing = sorted(set(found) - set(files))
+        if missing and not sequences:
+            log(f"note: no results for {', '.join(missing)}; scoring the {len(files)} sequences that have them")
+    scored = {}
+    for name, f in files.items():
+        scored[name] = load_results(found[name], f, label_map, allow_empty=name in raw)
+        if len(scored[name].rows) == 0:
+            log(f"note: the tracker found nobody in {name}")
+        if name in raw:
+            scored[name].detections = raw[name]["detections"]
+    if not scored:
+        raise InputError("no results to score")
+    report = evaluate(found, scored, label_map)
+    print(format_table(report))
+    json_path = json_path or out_dir / "metrics.json"
+    written = write_outputs(report, json_path, json_path.parent / "plots" if plots else None)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return report

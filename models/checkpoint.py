@@ -1,0 +1,97 @@
+"""Reading checkpoints written by the trainer, safely: a checkpoint is data.
+
+``torch.load(weights_only=True)`` refuses pickled code, and the network is rebuilt from the checked
+numbers of its :class:`ModelConfig` (never from a name stored in the file), so a hand-made ``.pt``
+can at worst be refused with a one-line :class:`InputError`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from common.errors import InputError
+from common.schema import from_mapping
+from models.config import ModelConfig
+
+FORMAT = "mot-action-checkpoint/1"
+
+
+def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """The checkpoint's dictionary, or an :class:`InputError` naming the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint not found")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file, not a checkpoint")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several types for foreign, truncated or unsafe files
+        detail = (str(exc).strip().splitlines() or [""])[0][:120]
+        raise InputError(f"{path}: not a readable checkpoint ({type(exc).__name__}{': ' + detail if detail else ''})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise InputError(f"{path}: not a mot-action checkpoint (no '{FORMAT}' format tag)")
+    return state
+
+
+def load_model_state(model: torch.nn.Module, state_dict, source: str) -> None:
+    """Load weights, or raise one error that lists what does not match."""
+    if not isinstance(state_dict, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state_dict.items()):
+        raise InputError(f"{source}: the weights are not a mapping of names to tensors")
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = sorted(k for k in set(own) & set(state_dict) if own[k].shape != state_dict[k].shape)
+    if missing or unexpected or shapes:
+        parts = []
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches (e.g. {shapes[0]}: checkpoint {tuple(state_dict[shapes[0]].shape)} "
+                         f"vs model {tuple(own[shapes[0]].shape)})")
+        if missing:
+            parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+        raise InputError(f"{source}: checkpoint does not fit this model: " + "; ".join(parts))
+    model.load_state_dict(state_dict)
+
+
+@dataclass(frozen=True)
+class InferenceSpec:
+    """What inference needs besides the weights, as the trainer recorded it."""
+
+    action_names: tuple[str, ...]
+    input_size: tuple[int, int]  # (H, W) of the network input
+    clip_len: int  # frames per clip the temporal encoder and the action head were trained on
+    stride: int  # frame step inside a clip
+
+    def check(self) -> None:
+        if any(v < 32 or v % 32 for v in self.input_size):
+            raise ValueError(f"input_size must be two multiples of 32, got {list(self.input_size)}")
+        if self.clip_len < 1 or self.stride < 1:
+            raise ValueError(f"clip_len and stride must be positive, got {self.clip_len}, {self.stride}")
+
+
+def load_model_from_checkpoint(path: str | os.PathLike, device="cpu", use_ema: bool = True):
+    """Rebuild the network a checkpoint was trained with and load its (EMA, when saved) weights.
+
+    Returns ``(model, config, spec)``: the network in eval mode on ``device``, its
+    :class:`ModelConfig` and the :class:`InferenceSpec`."""
+    from models.mot_action_net import MotActionNet
+
+    state = read_checkpoint(path)
+    missing = [k for k in ("model_config", "model", "input_size", "action_names") if k not in state]
+    if missing:
+        raise InputError(f"{path}: checkpoint lacks {', '.join(missing)} (not written by run_trainer.py?)")
+    config = ModelConfig.from_mapping(state["model_config"], f"{path}: model_config")
+    spec = from_mapping(InferenceSpec, {"action_names": state["action_names"], "input_size": state["input_size"],
+                                        "clip_len": state.get("clip_len", 8), "stride": state.get("stride", 2)},
+                        f"{path}")
+    if len(spec.action_names) != config.num_actions:
+        raise InputError(f"{path}: {len(spec.action_names)} action names for a model with {config.num_actions} actions")
+    model = MotActionNet.from_config(config)
+    weights = state["ema"]["module"] if use_ema and isinstance(state.get("ema"), dict) and "module" in state["ema"] \
+        else state["model"]
+    load_model_state(model, weights, str(path))
+    return model.to(device).eval(), config, spec

@@ -1,0 +1,161 @@
+"""The one place that builds checkpoint -> model -> tracker -> engine -> recorder.
+
+Every command that runs the network or the tracker over video (``scripts/inference.py``,
+``scripts/evaluate.py``, the benchmarks, pseudo-labelling) goes through :class:`Pipeline`:
+
+    pipeline = Pipeline.from_checkpoint("runs/latest/best.pt", PipelineOptions())
+    session = pipeline.start(fps=stream.fps, name=..., width=..., height=...)
+    for index, timestamp, frame in stream:
+        result = session.step(index, timestamp, frame)      # tracks of this frame, recorded
+    session.mot_rows(), session.vicr_labels(total_frames)
+
+``Pipeline.tracker_only(options)`` tracks given detections instead (``session.step(index,
+timestamp, detections=(boxes, scores))``). Command-line flags map onto :class:`PipelineOptions`
+through :func:`add_pipeline_arguments` / :func:`options_from_args`, whose defaults are
+:class:`TrackerConfig`'s.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from common.device import PRECISIONS
+from common.errors import InputError
+from tracking.recorder import TrackRecorder
+from tracking.tracker import Track, Tracker, TrackerConfig
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How a checkpoint is run: the tracker's thresholds, the lowest detection score the network
+    keeps (``None``: the tracker's ``low_score``, the lowest it reads), precision and device."""
+
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    conf_threshold: float | None = None
+    precision: str = "fp32"
+    device: str = "auto"
+
+    @property
+    def detection_threshold(self) -> float:
+        return self.tracker.low_score if self.conf_threshold is None else self.conf_threshold
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser, network: bool = True) -> None:
+    """The flags every network/tracker command shares; defaults come from :class:`TrackerConfig`."""
+    defaults = TrackerConfig()
+    parser.add_argument("--conf-threshold", type=float,
+                        help=f"lowest detection score kept and tracked (default: the tracker's low_score, "
+                             f"{defaults.low_score}; its second stage uses low scores)")
+    parser.add_argument("--track-high", type=float, default=defaults.high_score,
+                        help="detections at or above this score drive the first association stage "
+                             f"(ByteTrack's high threshold; default {defaults.high_score})")
+    parser.add_argument("--track-new", type=float, default=defaults.new_track_score,
+                        help=f"a new track needs a detection at or above this score (default {defaults.new_track_score})")
+    if network:
+        parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+        parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                            help="bf16: the network under bfloat16 autocast, 1.2-1.5x faster on CPUs with "
+                                 "AVX512-BF16 or AMX, same accuracy (README: inference speed)")
+
+
+def options_from_args(args: argparse.Namespace) -> PipelineOptions:
+    """:class:`PipelineOptions` from the flags of :func:`add_pipeline_arguments`; bad values are one
+    :class:`InputError` naming the flag."""
+    for flag in ("conf_threshold", "track_high", "track_new"):
+        value = getattr(args, flag, None)
+        if value is not None and not 0 <= value <= 1:
+            raise InputError(f"--{flag.replace('_', '-')} must be in [0, 1], got {value}")
+    high = args.track_high
+    conf = args.conf_threshold
+    low = TrackerConfig().low_score if conf is None else conf
+    tracker = TrackerConfig(high_score=high, new_track_score=args.track_new, low_score=min(low, high))
+    return PipelineOptions(tracker=tracker, conf_threshold=conf, precision=getattr(args, "precision", "fp32"),
+                           device=getattr(args, "device", "auto"))
+
+
+@dataclass
+class StepResult:
+    """One frame: the confirmed tracks observed in it and the detections they came from (xyxy
+    pixels of the frame)."""
+
+    index: int
+    timestamp: float
+    tracks: list[Track]
+    detection_boxes: np.ndarray  # (D, 4)
+    detection_scores: np.ndarray  # (D,)
+
+
+class Session:
+    """One video: its own tracker (and engine), recording every frame it is given."""
+
+    def __init__(self, *, tracker: Tracker, engine, recorder: TrackRecorder, name: str, fps: float, width: int,
+                 height: int):
+        self.tracker, self.engine, self.recorder = tracker, engine, recorder
+        self.name, self.fps, self.width, self.height = name, fps, width, height
+
+    def step(self, index: int, timestamp: float, frame: np.ndarray | None = None,
+             detections: tuple[np.ndarray, np.ndarray] | None = None) -> StepResult:
+        """Frame ``index`` (0-based) at ``timestamp`` seconds: run the network on ``frame``, or the
+        tracker on ``detections`` ``(boxes (D, 4) xyxy, scores (D,))`` when the pipeline has no network."""
+        if self.engine is not None:
+            if frame is None:
+                raise ValueError("this pipeline runs a network: give the frame")
+            out = self.engine.process(frame, index, timestamp)
+            result = StepResult(index, timestamp, out.tracks, out.detection_boxes, out.detection_scores)
+        else:
+            if detections is None:
+                raise ValueError("this pipeline tracks given detections: give them")
+            boxes, scores = detections
+            tracks = self.tracker.update(boxes, scores, None, timestamp)
+            result = StepResult(index, timestamp, tracks, np.asarray(boxes), np.asarray(scores))
+        self.recorder.add(index, timestamp, result.tracks)
+        return result
+
+    def mot_rows(self):
+        return self.recorder.mot_rows()
+
+    def vicr_labels(self, total_frames: int | None = None):
+        return self.recorder.vicr_labels(self.name, self.fps, self.width, self.height, total_frames or 0, self.tracker)
+
+
+class Pipeline:
+    """A loaded network (or none: the tracker alone on given detections) and how to run it;
+    :meth:`start` gives a fresh :class:`Session` per video."""
+
+    def __init__(self, *, options: PipelineOptions, model=None, spec=None, device=None):
+        if (model is None) != (spec is None):
+            raise ValueError("give a model together with its InferenceSpec, or neither")
+        self.options, self.model, self.spec, self.device = options, model, spec, device
+
+    @classmethod
+    def from_checkpoint(cls, path, options: PipelineOptions | None = None) -> "Pipeline":
+        from common.device import resolve_device
+        from models.checkpoint import load_model_from_checkpoint
+
+        options = options or PipelineOptions()
+        if options.precision not in PRECISIONS:
+            raise InputError(f"precision {options.precision!r}: expected one of {', '.join(PRECISIONS)}")
+        device = resolve_device(options.device)
+        model, _, spec = load_model_from_checkpoint(path, device)
+        return cls(options=options, model=model, spec=spec, device=device)
+
+    @classmethod
+    def tracker_only(cls, options: PipelineOptions | None = None) -> "Pipeline":
+        return cls(options=options or PipelineOptions())
+
+    @property
+    def action_names(self) -> list[str]:
+        return list(self.spec.action_names) if self.spec is not None else []
+
+    def start(self, *, fps: float, name: str = "video", width: int = 0, height: int = 0) -> Session:
+        tracker = Tracker(self.options.tracker, fps=fps)
+        engine = None
+        if self.model is not None:
+            from tracking.streaming import StreamingEngine
+            engine = StreamingEngine(model=self.model, tracker=tracker, input_size=self.spec.input_size,
+                                     clip_len=self.spec.clip_len, stride=self.spec.stride,
+                                     conf_threshold=self.options.detection_threshold, device=self.device,
+                                     precision=self.options.precision)
+        return Session(tracker=tracker, engine=engine, recorder=TrackRecorder(self.action_names), name=name, fps=fps,
+                       width=width, height=height)

@@ -1,0 +1,222 @@
+"""Running a :class:`~tracking.pipeline.Pipeline` over one video, image folder, camera or
+det.txt, with the outputs a user asks for: an annotated video, a V-ICR JSON, a MOTChallenge file,
+a live window. ``scripts/inference.py`` is this module's command line.
+
+Every output path is checked before the first frame, so a bad path fails at once instead of after
+the whole video. The annotated video is written under a temporary name and renamed when complete.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import InputError
+from common.progress import ProgressBar
+from tracking.pipeline import Pipeline
+
+
+@dataclass(frozen=True)
+class Outputs:
+    video: Path | None = None  # annotated video (.mp4 or .avi)
+    json: Path | None = None  # V-ICR <video>.json
+    mot: Path | None = None  # MOTChallenge tracker result
+    show: bool = False  # live window when a display can be opened
+    trail: int = 12  # trail length in frames (0: none)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.video or self.json or self.mot or self.show)
+
+
+def check_output_path(path: Path, what: str) -> None:
+    """A file can be created at ``path`` (its folder exists or can be made, and is writable), or
+    an :class:`InputError` naming the path."""
+    parent = path.parent
+    if path.is_dir():
+        raise InputError(f"{path}: {what} path is a folder")
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"{path}: cannot create {what}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: cannot write {what}: {probe} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(f"{path}: cannot overwrite {what}: the file is read-only")
+
+
+def _detection_source(path: Path, video, fps: float | None, log):
+    """``(rows, meta, stream or None, frames)`` for the tracker alone on a det.txt."""
+    from data.formats.mot import read_mot_file, read_seqinfo
+    from data.video import DEFAULT_FPS, FrameStream
+
+    rows = read_mot_file(path)
+    seqinfo = path.parent.parent / "seqinfo.ini"
+    info = read_seqinfo(seqinfo) if seqinfo.is_file() else None
+    rate = fps or (info.frame_rate if info else None)
+    if video is not None:
+        stream = FrameStream(video, fps=rate)
+        meta = {"name": stream.name, "fps": stream.fps, "width": stream.width, "height": stream.height,
+                "frames": stream.frame_count}
+        return rows, meta, stream, iter(stream)
+    if rate is None:
+        log(f"warning: {path}: no frame rate known (no seqinfo.ini beside det/): assuming {DEFAULT_FPS:g} fps; "
+            "the tracker's time buffers depend on it, give --fps")
+        rate = DEFAULT_FPS
+    n = info.seq_length if info else int(rows.frame.max()) if len(rows) else 0
+    meta = {"name": info.name if info else path.parent.parent.name, "fps": rate,
+            "width": info.width if info else int(np.ceil(rows.boxes[:, 2].max())) if len(rows) else 0,
+            "height": info.height if info else int(np.ceil(rows.boxes[:, 3].max())) if len(rows) else 0, "frames": n}
+    return rows, meta, None, ((i, i / rate, None) for i in range(n))
+
+
+class _Display:
+    """The live window. OpenCV aborts the whole process when it cannot open a window, so the
+    window is tried first in a child process."""
+
+    def __init__(self, wanted: bool, log):
+        self.on = wanted and display_available()
+        if wanted and not self.on:
+            log("--show: no display found (none could be opened); continuing without a window")
+
+    def show(self, image) -> bool:
+        """Shows a frame; False when the user pressed q or Esc."""
+        import cv2
+        cv2.imshow("mot-action", image)
+        return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
+
+    def close(self) -> None:
+        if self.on:
+            import cv2
+            cv2.destroyAllWindows()
+
+
+def display_available() -> bool:
+    import subprocess
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    probe = "import cv2; cv2.namedWindow('probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+    try:
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _draw(frame, tracks, action_names: list[str], trails: dict, trail_length: int):
+    """The frame with each track's box, id, action (or score) and trail."""
+    from evaluation.visualize import draw_tracks
+
+    captions = []
+    for t in tracks:
+        trail = trails.setdefault(t.track_id, [])
+        trail.append(((t.box[0] + t.box[2]) / 2, t.box[3]))
+        del trail[:-max(trail_length, 1)]
+        if t.action_probs is not None and action_names:
+            a = int(t.action_probs.argmax())
+            captions.append(f"{action_names[a]} {t.action_probs[a]:.2f}")
+        else:
+            captions.append(f"{t.score:.2f}")
+    large = frame.shape[0] > 400
+    return draw_tracks(frame, np.array([t.box for t in tracks]).reshape(-1, 4), [t.track_id for t in tracks], captions,
+                       trails={t.track_id: trails[t.track_id] for t in tracks} if trail_length else None,
+                       thickness=2 if large else 1, font_scale=0.5 if large else 0.35)
+
+
+def _open_writer(tmp: Path, final: Path, fps: float, frame):
+    import cv2
+    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if tmp.suffix.lower() == ".mp4" else "MJPG"))
+    writer = cv2.VideoWriter(str(tmp), fourcc, fps, (frame.shape[1], frame.shape[0]))
+    if not writer.isOpened():
+        raise InputError(f"{final}: cannot open a video writer for it")
+    return writer
+
+
+def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: Path | None = None,
+              fps: float | None = None, max_frames: int | None = None, log=None) -> dict:
+    """Runs ``pipeline`` over ``video`` (a file, an image folder or a camera index), or over the
+    detections of a det.txt (with ``video`` optional, for drawing). Returns a summary."""
+    from common.io import atomic_path
+    from data.formats.mot import write_mot_file
+    from data.formats.vicr import write_vicr_video
+    from data.video import FrameStream
+
+    log = log or (lambda message: print(message, file=sys.stderr))
+    if not outputs.any:
+        raise InputError("nothing to do: ask for a video, a JSON, a MOT file or a window")
+    for path, what in ((outputs.video, "video"), (outputs.json, "JSON"), (outputs.mot, "MOT file")):
+        if path is not None:
+            check_output_path(Path(path), what)
+    if outputs.video is not None and Path(outputs.video).suffix.lower() not in (".mp4", ".avi"):
+        raise InputError(f"{outputs.video}: the annotated video must be .mp4 or .avi")
+    if detections is not None:
+        det_rows, meta, stream, frames = _detection_source(Path(detections), video, fps, log)
+    else:
+        stream = FrameStream(video, fps=fps)
+        meta = {"name": stream.name, "fps": stream.fps, "width": stream.width, "height": stream.height,
+                "frames": stream.frame_count}
+        frames = iter(stream)
+    if stream is not None and stream.fps_source == "assumed":
+        log(f"warning: {video}: no frame rate known (no seqinfo.ini, none in the container): assuming "
+            f"{stream.fps:g} fps; the tracker's time buffers depend on it, give --fps")
+    session = pipeline.start(fps=meta["fps"], name=meta["name"], width=meta["width"], height=meta["height"])
+    action_names = pipeline.action_names
+    display = _Display(outputs.show, log)
+    trails: dict[int, list] = {}
+    total = min(meta["frames"] or 0, max_frames or 10 ** 12) or None
+    start, count, interrupted = time.time(), 0, False
+    writer = None
+    with contextlib.ExitStack() as stack:
+        video_tmp = stack.enter_context(atomic_path(outputs.video)) if outputs.video else None
+        stack.callback(lambda: writer is not None and writer.release())  # before the rename above
+        stack.callback(display.close)
+        bar = ProgressBar(total, unit="frames")
+        stack.callback(bar.close)
+        try:
+            for index, timestamp, frame in frames:
+                if max_frames and count >= max_frames:
+                    break
+                if detections is not None:
+                    rows = det_rows.at_frame(index + 1)
+                    keep = rows.conf >= pipeline.options.detection_threshold
+                    result = session.step(index, timestamp, detections=(rows.boxes[keep], rows.conf[keep]))
+                else:
+                    result = session.step(index, timestamp, frame)
+                count += 1
+                bar.update(count, f"tracks {len(result.tracks)}")
+                if frame is None or not (outputs.video or display.on):
+                    continue
+                drawn = _draw(frame, result.tracks, action_names, trails, outputs.trail)
+                if outputs.video:
+                    if writer is None:
+                        writer = _open_writer(video_tmp, Path(outputs.video), meta["fps"], frame)
+                    writer.write(drawn)
+                if display.on and not display.show(drawn):
+                    break
+        except KeyboardInterrupt:
+            # Keep what was done: the outputs below are written for the frames processed so far.
+            interrupted = True
+    elapsed = time.time() - start
+    written = []
+    if outputs.mot:
+        write_mot_file(outputs.mot, session.mot_rows(), layout="mot15")
+        written.append(str(outputs.mot))
+    if outputs.json:
+        write_vicr_video(outputs.json, session.vicr_labels(meta["frames"]))
+        written.append(str(outputs.json))
+    if outputs.video and writer is not None:
+        written.append(str(outputs.video))
+    skipped = getattr(stream, "skipped", 0) if stream is not None else 0
+    summary = {"frames": count, "fps": count / max(elapsed, 1e-9), "tracks": len(session.recorder.frames),
+               "skipped": skipped, "written": written, "interrupted": interrupted}
+    if interrupted:
+        log(f"interrupted: the outputs hold the {count} frames processed so far")
+    print(f"{'interrupted' if interrupted else 'done'}: {count} frames in {elapsed:.1f} s ({summary['fps']:.1f} fps), {summary['tracks']} tracks"
+          + (f", {skipped} undecodable frames skipped" if skipped else "")
+          + (f"; wrote {', '.join(written)}" if written else ""))
+    return summary
