@@ -20,3 +20,19 @@ class FormatError(InputError):
         self.message = message
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
+
+
+def from_worker(exc: BaseException) -> InputError | None:
+    """The one-line error a DataLoader worker process raised. PyTorch re-raises a worker's
+    exception in the main process with the worker's whole traceback as its message (or as a
+    RuntimeError when the type cannot be rebuilt, as for :class:`FormatError`); this recovers the
+    original line when it was one of ours, else returns None."""
+    text = str(exc)
+    if "Original Traceback" not in text:
+        return None
+    last = [line for line in text.strip().splitlines() if line.strip()][-1].strip()
+    for kind in ("FormatError", "InputError"):
+        for prefix in (f"common.errors.{kind}: ", f"{kind}: "):
+            if last.startswith(prefix):
+                return InputError(last[len(prefix):])
+    return None

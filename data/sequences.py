@@ -7,6 +7,7 @@ a :class:`FrameAnnotations` (boxes ``xyxy`` pixels, see :mod:`common.boxes`).
 from __future__ import annotations
 
 import os
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,6 +201,12 @@ class AvaSequence(Sequence):
         self.action_index = {a: i for i, a in enumerate(action_ids)}
         self.num_actions = len(action_ids)
         self._by_frame: dict[int, FrameAnnotations] = {}
+        unknown = ~np.isin(rows.action_id, list(self.action_index))
+        if unknown.any():
+            ids = sorted(set(rows.action_id[unknown].tolist()))
+            warnings.warn(f"{self.name}: {int(unknown.sum())} AVA labels with action ids outside the model's "
+                          f"{self.num_actions} actions ({', '.join(map(str, ids[:5]))}{', ...' if len(ids) > 5 else ''}) "
+                          "are left out", stacklevel=2)
         for t in np.unique(rows.timestamp):
             at = rows.select(rows.timestamp == t)
             index = int(round((int(t) - start_second) * fps))

@@ -99,11 +99,18 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """One image as BGR uint8. Raises :class:`InputError` naming the file when it cannot be read."""
+    """One image as BGR uint8. Raises :class:`InputError` naming the file when it is missing,
+    cannot be decoded, or is a JPEG cut short (OpenCV would return it with the missing part grey)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: image file not found")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: image file not found") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if data.startswith(b"\xff\xd8") and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+        raise InputError(f"{path}: truncated JPEG (no end-of-image marker)")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
         raise InputError(f"{path}: cannot decode as an image (corrupt or unsupported)")
     return image
@@ -130,8 +137,10 @@ def _seqinfo_near(folder: Path):
 
 class FrameStream:
     """Frames of a video file, an image folder or a camera, one at a time, as ``(index, timestamp
-    seconds, BGR frame)``. Undecodable frames are skipped with a warning and counted in ``skipped``;
-    the end of the stream simply ends the iteration.
+    seconds, BGR frame)``. Undecodable frames (and truncated JPEGs) are skipped, named through
+    ``log`` (default: a warning) and counted in ``skipped``; an image of another size than the
+    folder's first is resized to it, named; a video that ends before the frames its header
+    announces sets ``truncated_at``, named.
 
     The frame rate is ``fps`` when given, else the source's own (the container's, or the
     ``seqinfo.ini`` of an image folder such as ``<seq>/img1``); when none is known it is
@@ -139,8 +148,11 @@ class FrameStream:
     in seconds). ``fps_source`` is one of ``given``, ``container``, ``seqinfo``, ``assumed``.
     """
 
-    def __init__(self, source: str | int | os.PathLike, fps: float | None = None, max_consecutive_failures: int = 25):
+    def __init__(self, source: str | int | os.PathLike, fps: float | None = None, max_consecutive_failures: int = 25,
+                 log=None):
         self.source, self.skipped, self.max_failures = source, 0, max_consecutive_failures
+        self.log = log or (lambda message: warnings.warn(message, stacklevel=3))
+        self.truncated_at: int | None = None  # set when a video ends before the frames it announced
         self._images: list[Path] | None = None
         self._cap = None
         spec = str(source)
@@ -181,13 +193,7 @@ class FrameStream:
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
         if self._images is not None:
-            for index, path in enumerate(self._images):
-                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-                if image is None:
-                    self.skipped += 1
-                    warnings.warn(f"{path}: undecodable image skipped")
-                    continue
-                yield index, index / self.fps, image
+            yield from self._iter_images()
             return
         index, failures = 0, 0
         pending = getattr(self, "_pending", None)
@@ -197,16 +203,41 @@ class FrameStream:
             else:
                 ok, frame = self._cap.read()
             if ok and frame is not None:
+                if failures:  # damaged frames mid-stream, now known not to be the end of the file
+                    self.skipped += failures
+                    self.log(f"{self.source}: frames {index - failures}-{index - 1} could not be decoded and were skipped"
+                             if failures > 1 else f"{self.source}: frame {index - 1} could not be decoded and was skipped")
                 failures = 0
                 yield index, index / self.fps, frame
                 index += 1
                 continue
             if self.frame_count and index < self.frame_count - 1 and failures < self.max_failures:
-                # A damaged frame mid-stream: skip it and keep going.
-                failures += 1
-                self.skipped += 1
-                warnings.warn(f"{self.source}: frame {index} could not be decoded and was skipped")
+                failures += 1  # a damaged frame, or the end of a truncated file: the next read tells
                 index += 1
                 continue
             break
         self._cap.release()
+        # Frames read = index - skipped; a stream that stops well before the frames its header
+        # announced is a truncated or damaged file, which the caller is told about by name.
+        if self.frame_count and index < self.frame_count - 1:
+            self.truncated_at = index - failures
+            self.log(f"{self.source}: the video ends after frame {self.truncated_at} of the {self.frame_count} its "
+                     "header announces (truncated or damaged file)")
+
+    def _iter_images(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        size = None
+        for index, path in enumerate(self._images):
+            try:
+                image = read_image(path)
+            except InputError as exc:
+                self.skipped += 1
+                self.log(f"{exc}: skipped")
+                continue
+            if size is None:
+                size = image.shape[:2]
+            elif image.shape[:2] != size:
+                # One frame size per stream: the letterbox, the tracker's boxes and the output video
+                # are all in the first frame's pixels.
+                self.log(f"{path}: {image.shape[1]}x{image.shape[0]}, not the folder's {size[1]}x{size[0]}: resized")
+                image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+            yield index, index / self.fps, image

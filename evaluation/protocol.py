@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import FormatError, InputError
+from common.io import check_output_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,6 +51,7 @@ class SequenceResult:
     action_scores: np.ndarray | None  # (N, K) per row, or None when the results carry no actions
     source: Path
     detections: object = None  # MotRows of raw detections (with --checkpoint), for detection AP
+    fps: float = 0.0  # the frame rate the V-ICR JSON recorded (0: none)
 
 
 def _gt_file(seq_dir: Path) -> Path | None:
@@ -60,7 +62,7 @@ def _gt_file(seq_dir: Path) -> Path | None:
 
 
 def find_gt_sequences(gt_root: Path, only: list[str] | None) -> dict[str, GtSequence]:
-    from data.formats.mot import read_action_sidecar, read_mot_file, read_seqinfo
+    from data.formats.mot import check_unique_ids, read_action_sidecar, read_mot_file, read_seqinfo
 
     if not gt_root.is_dir():
         raise InputError(f"{gt_root}: ground-truth folder not found")
@@ -71,6 +73,7 @@ def find_gt_sequences(gt_root: Path, only: list[str] | None) -> dict[str, GtSequ
     for d in dirs:
         path = _gt_file(d)
         gt = read_mot_file(path)
+        check_unique_ids(gt, path, "ground truth")
         info = read_seqinfo(d / "seqinfo.ini") if (d / "seqinfo.ini").is_file() else None
         name = info.name if info else d.name
         if len(gt) and info and gt.frame.max() > info.seq_length:
@@ -140,12 +143,13 @@ def load_results(seq: GtSequence, files: dict[str, Path], label_map, allow_empty
     action scores from ``<seq>.json``; errors name the file. An empty MOT file alone is an error
     (usually a wrong path or a failed run) unless ``allow_empty`` (a model that found nobody) or a
     V-ICR JSON of the same run comes with it."""
-    from data.formats.mot import MotRows, read_mot_file
+    from data.formats.mot import MotRows, check_unique_ids, read_mot_file
     from data.formats.vicr import read_vicr_video
 
     rows, source = None, files.get("txt") or files.get("json")
     if "txt" in files:
         rows = read_mot_file(files["txt"])
+        check_unique_ids(rows, files["txt"], "tracker result")
         if rows.layout == "mot16" and (rows.class_id != 1).any():
             bad = int(rows.class_id[rows.class_id != 1][0])
             raise FormatError(files["txt"], f"class id {bad} in a tracker result: only pedestrians (class 1) are scored")
@@ -196,7 +200,22 @@ def load_results(seq: GtSequence, files: dict[str, Path], label_map, allow_empty
                 raise FormatError(files["json"], f"frame {f.frame_idx}: action_id {f.action_id} outside the label map's 0-{K - 1}")
             else:
                 action_scores[n, f.action_id] = 1.0
-    return SequenceResult(rows, action_scores, source)
+    return SequenceResult(rows, action_scores, source, fps=video.video.fps if video is not None else 0.0)
+
+
+def check_gt_actions(sequences: dict[str, GtSequence], label_map) -> None:
+    """Every ground-truth action id names a label of ``label_map``, or a :class:`FormatError`
+    naming the sidecar: an id outside it would be scored as a class nobody can predict."""
+    if label_map is None:
+        return
+    known = set(label_map.ids())
+    for seq in sequences.values():
+        bad = sorted((frame, track, a) for (frame, track), a in seq.actions.items() if a not in known)
+        if bad:
+            frame, track, action = bad[0]
+            raise FormatError(seq.gt_path.parent / "actions.txt",
+                              f"action id {action} (frame {frame}, id {track}) is not in the label map's ids "
+                              f"{min(known)}-{max(known)}")
 
 
 
@@ -233,12 +252,13 @@ def run_checkpoint(pipeline, sequences: dict[str, GtSequence], out_dir: Path) ->
 
 
 # ---------------------------------------------------------------------------------- scoring
-def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult], label_map) -> dict:
+def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult], label_map, log=None) -> dict:
     from evaluation.action_metrics import frame_map, identity_action_score
     from evaluation.detection_metrics import coco_ap
     from evaluation.mot_metrics import (DISTRACTOR_CLASSES, clear_identity_metrics, hota_metrics, identity_assignment,
                                         preprocess_sequence)
 
+    log = log or (lambda message: print(message, file=sys.stderr))
     names = sorted(results)
     frames = {}
     for name in names:
@@ -294,23 +314,27 @@ def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult
                 pred_boxes.append(fr.tracker_boxes[k])
                 pred_scores.append(res.action_scores[idx] if len(idx) else np.zeros((0, K)))
             fm = frame_map(gt_boxes, gt_labels, pred_boxes, pred_scores, K)
-            ident = identity_action_score(fr, gt_labels, pred_scores, identity_assignment(fr), seq.fps or 1.0, K)
-            table[name].update({"action_frame_mAP": fm["mAP"] * 100, "id_action_acc": ident["accuracy"] * 100,
-                                "id_action_mAP": ident["mAP"] * 100})
+            table[name]["action_frame_mAP"] = fm["mAP"] * 100
+            fps = seq.fps or res.fps
+            if fps:
+                ident = identity_action_score(fr, gt_labels, pred_scores, identity_assignment(fr), fps, K)
+                table[name].update({"id_action_acc": ident["accuracy"] * 100, "id_action_mAP": ident["mAP"] * 100})
+                id_correct += ident["accuracy"] * ident["num_items"]
+                id_items += ident["num_items"]
+                id_scores.append(ident)
+            else:  # seconds need a frame rate: neither seqinfo.ini nor the result's JSON gives one
+                log(f"note: {name}: no frame rate (no seqinfo.ini, no V-ICR JSON): identity-aware action score left out")
             all_gt_boxes += gt_boxes
             all_gt_labels += gt_labels
             all_pred_boxes += pred_boxes
             all_pred_scores += pred_scores
-            id_correct += ident["accuracy"] * ident["num_items"]
-            id_items += ident["num_items"]
-            id_scores.append(ident)
         fm = frame_map(all_gt_boxes, all_gt_labels, all_pred_boxes, all_pred_scores, K)
         curves = {label_map.names.get(c, str(c)): curve for c, curve in fm["curves"].items()}
         table["COMBINED"].update({
             "action_frame_mAP": fm["mAP"] * 100,
             "id_action_acc": 100 * id_correct / id_items if id_items else float("nan"),
             # mAP over all identity-seconds pooled would need the items; the per-sequence mean is reported.
-            "id_action_mAP": float(np.mean([s["mAP"] for s in id_scores])) * 100,
+            "id_action_mAP": float(np.mean([s["mAP"] for s in id_scores])) * 100 if id_scores else float("nan"),
         })
         table["COMBINED"]["action_frame_AP_per_class"] = {label_map.names.get(c, str(c)): ap * 100
                                                            for c, ap in fm["per_class"].items()}
@@ -343,9 +367,19 @@ def run_evaluation(*, gt_root: Path, pipeline=None, results: list[str] | None = 
     log = log or (lambda message: print(message, file=sys.stderr))
     if (pipeline is None) == (results is None):
         raise ValueError("give a pipeline (run a checkpoint) or result files, not both")
+    out_dir = out_dir or ROOT / "runs" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
+    json_path = json_path or out_dir / "metrics.json"
+    # Checked before the work: a bad output path must not cost a whole run.
+    outputs = [(json_path, "metrics JSON"), (json_path.with_suffix(".csv"), "metrics CSV")]
+    if plots:
+        outputs.append((json_path.parent / "plots" / "x.png", "plots"))
+    if pipeline is not None:
+        outputs.append((out_dir / "results" / "x.txt", "result files"))
+    for path, what in outputs:
+        check_output_path(path, what)
     found = find_gt_sequences(gt_root, sequences)
     label_map = find_label_map(gt_root)
-    out_dir = out_dir or ROOT / "runs" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_gt_actions(found, label_map)
     raw = {}
     if pipeline is not None:
         raw = run_checkpoint(pipeline, found, out_dir / "results")
@@ -364,9 +398,8 @@ def run_evaluation(*, gt_root: Path, pipeline=None, results: list[str] | None = 
             scored[name].detections = raw[name]["detections"]
     if not scored:
         raise InputError("no results to score")
-    report = evaluate(found, scored, label_map)
+    report = evaluate(found, scored, label_map, log=log)
     print(format_table(report))
-    json_path = json_path or out_dir / "metrics.json"
     written = write_outputs(report, json_path, json_path.parent / "plots" if plots else None)
     print("wrote " + ", ".join(str(p) for p in written))
     return report

@@ -55,15 +55,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def run(args) -> dict:
+def run(args) -> dict | int:
     from tracking.pipeline import Pipeline, options_from_args
     from tracking.runner import Outputs, run_video
 
     options = options_from_args(args)
     pipeline = Pipeline.tracker_only(options) if args.detections else Pipeline.from_checkpoint(args.checkpoint, options)
     outputs = Outputs(video=args.output, json=args.save_json, mot=args.save_mot, show=args.show, trail=args.trail)
-    return run_video(pipeline, outputs, video=args.video, detections=args.detections, fps=args.fps,
-                     max_frames=args.max_frames)
+    summary = run_video(pipeline, outputs, video=args.video, detections=args.detections, fps=args.fps,
+                        max_frames=args.max_frames)
+    return 130 if summary["interrupted"] else summary
 
 
 def main(argv=None) -> int:

@@ -60,6 +60,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[list[str], str | None]:
 
 
 def run(parsed) -> int | None:
+    from common.errors import from_worker
     from train.run import compose_config, train
     from train.trainer import TrainingDiverged
     overrides, extra = parsed
@@ -69,6 +70,11 @@ def run(parsed) -> int | None:
     except TrainingDiverged as exc:
         print(f"error: training stopped: {exc}", file=sys.stderr)
         return 3
+    except Exception as exc:  # a data loader worker's one-line error arrives wrapped in its traceback
+        original = from_worker(exc)
+        if original is None:
+            raise
+        raise original from None
     return None
 
 

@@ -47,6 +47,11 @@ def test_documented_command_parses(script, argv):
     module = _script(script)
     parsed = module.parse_args(argv)
     if script.endswith("run_trainer.py"):
-        from train.run import compose_config
+        from omegaconf import OmegaConf
+
+        from train.config import check_train_config
+        from train.run import compose_overrides
         overrides, extra = parsed
-        compose_config(overrides)  # unknown experiment, group option or key: InputError
+        # An unknown experiment, group option or key, or a value of the wrong type: InputError.
+        # (A resume path is only read when the run starts.)
+        check_train_config(OmegaConf.to_container(compose_overrides(overrides), resolve=True))

@@ -115,8 +115,11 @@ class Session:
     def mot_rows(self):
         return self.recorder.mot_rows()
 
-    def vicr_labels(self, total_frames: int | None = None):
-        return self.recorder.vicr_labels(self.name, self.fps, self.width, self.height, total_frames or 0, self.tracker)
+    def vicr_labels(self, total_frames: int | None = None, partial: bool = False):
+        """The V-ICR record of the frames stepped; ``total_frames`` is the video's length when known
+        (raised to the frames actually seen)."""
+        return self.recorder.vicr_labels(self.name, self.fps, self.width, self.height, total_frames or 0, self.tracker,
+                                         partial=partial)
 
 
 class Pipeline:
@@ -157,5 +160,5 @@ class Pipeline:
                                      clip_len=self.spec.clip_len, stride=self.spec.stride,
                                      conf_threshold=self.options.detection_threshold, device=self.device,
                                      precision=self.options.precision)
-        return Session(tracker=tracker, engine=engine, recorder=TrackRecorder(self.action_names), name=name, fps=fps,
-                       width=width, height=height)
+        return Session(tracker=tracker, engine=engine, recorder=TrackRecorder(self.action_names, width, height),
+                       name=name, fps=fps, width=width, height=height)

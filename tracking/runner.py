@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import InputError
+from common.io import check_output_path
 from common.progress import ProgressBar
 from tracking.pipeline import Pipeline
 
@@ -34,25 +35,11 @@ class Outputs:
         return bool(self.video or self.json or self.mot or self.show)
 
 
-def check_output_path(path: Path, what: str) -> None:
-    """A file can be created at ``path`` (its folder exists or can be made, and is writable), or
-    an :class:`InputError` naming the path."""
-    parent = path.parent
-    if path.is_dir():
-        raise InputError(f"{path}: {what} path is a folder")
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise InputError(f"{path}: cannot create {what}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"{path}: cannot write {what}: {probe} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise InputError(f"{path}: cannot overwrite {what}: the file is read-only")
-
-
 def _detection_source(path: Path, video, fps: float | None, log):
-    """``(rows, meta, stream or None, frames)`` for the tracker alone on a det.txt."""
+    """``(rows, meta, stream or None, frames)`` for the tracker alone on a det.txt. Detections for
+    frames the sequence does not have, and a video that is not the detections' sequence (another
+    size or length than its seqinfo.ini says), are :class:`InputError` s."""
+    from common.errors import FormatError
     from data.formats.mot import read_mot_file, read_seqinfo
     from data.video import DEFAULT_FPS, FrameStream
 
@@ -60,8 +47,21 @@ def _detection_source(path: Path, video, fps: float | None, log):
     seqinfo = path.parent.parent / "seqinfo.ini"
     info = read_seqinfo(seqinfo) if seqinfo.is_file() else None
     rate = fps or (info.frame_rate if info else None)
+    last = int(rows.frame.max()) if len(rows) else 0
+    if info is not None and last > info.seq_length:
+        raise FormatError(path, f"detections for frame {last}, but {seqinfo} says the sequence has {info.seq_length}")
     if video is not None:
-        stream = FrameStream(video, fps=rate)
+        stream = FrameStream(video, fps=rate, log=log)
+        if info is not None and (stream.width, stream.height) != (info.width, info.height):
+            raise InputError(f"{video}: {stream.width}x{stream.height} frames, but the detections' sequence "
+                             f"({seqinfo}) is {info.width}x{info.height}: not the same video")
+        if info is not None and stream.frame_count and stream.frame_count != info.seq_length:
+            raise InputError(f"{video}: {stream.frame_count} frames, but the detections' sequence ({seqinfo}) has "
+                             f"{info.seq_length}: not the same video")
+        if stream.frame_count and last > stream.frame_count:
+            raise FormatError(path, f"detections for frame {last}, but {video} has {stream.frame_count} frames")
+        if len(rows) and (rows.boxes[:, 2].min() > stream.width or rows.boxes[:, 3].min() > stream.height):
+            raise FormatError(path, f"no detection lies inside {video}'s {stream.width}x{stream.height} frames")
         meta = {"name": stream.name, "fps": stream.fps, "width": stream.width, "height": stream.height,
                 "frames": stream.frame_count}
         return rows, meta, stream, iter(stream)
@@ -69,7 +69,7 @@ def _detection_source(path: Path, video, fps: float | None, log):
         log(f"warning: {path}: no frame rate known (no seqinfo.ini beside det/): assuming {DEFAULT_FPS:g} fps; "
             "the tracker's time buffers depend on it, give --fps")
         rate = DEFAULT_FPS
-    n = info.seq_length if info else int(rows.frame.max()) if len(rows) else 0
+    n = info.seq_length if info else last
     meta = {"name": info.name if info else path.parent.parent.name, "fps": rate,
             "width": info.width if info else int(np.ceil(rows.boxes[:, 2].max())) if len(rows) else 0,
             "height": info.height if info else int(np.ceil(rows.boxes[:, 3].max())) if len(rows) else 0, "frames": n}
@@ -108,13 +108,13 @@ def display_available() -> bool:
         return False
 
 
-def _draw(frame, tracks, action_names: list[str], trails: dict, trail_length: int):
-    """The frame with each track's box, id, action (or score) and trail."""
+def _draw(frame, tracks, ids: list[int], action_names: list[str], trails: dict, trail_length: int):
+    """The frame with each track's box, id (as written to the result files), action (or score) and trail."""
     from evaluation.visualize import draw_tracks
 
     captions = []
-    for t in tracks:
-        trail = trails.setdefault(t.track_id, [])
+    for t, i in zip(tracks, ids):
+        trail = trails.setdefault(i, [])
         trail.append(((t.box[0] + t.box[2]) / 2, t.box[3]))
         del trail[:-max(trail_length, 1)]
         if t.action_probs is not None and action_names:
@@ -123,8 +123,8 @@ def _draw(frame, tracks, action_names: list[str], trails: dict, trail_length: in
         else:
             captions.append(f"{t.score:.2f}")
     large = frame.shape[0] > 400
-    return draw_tracks(frame, np.array([t.box for t in tracks]).reshape(-1, 4), [t.track_id for t in tracks], captions,
-                       trails={t.track_id: trails[t.track_id] for t in tracks} if trail_length else None,
+    return draw_tracks(frame, np.array([t.box for t in tracks]).reshape(-1, 4), ids, captions,
+                       trails={i: trails[i] for i in ids} if trail_length else None,
                        thickness=2 if large else 1, font_scale=0.5 if large else 0.35)
 
 
@@ -157,7 +157,7 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
     if detections is not None:
         det_rows, meta, stream, frames = _detection_source(Path(detections), video, fps, log)
     else:
-        stream = FrameStream(video, fps=fps)
+        stream = FrameStream(video, fps=fps, log=log)
         meta = {"name": stream.name, "fps": stream.fps, "width": stream.width, "height": stream.height,
                 "frames": stream.frame_count}
         frames = iter(stream)
@@ -191,7 +191,8 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
                 bar.update(count, f"tracks {len(result.tracks)}")
                 if frame is None or not (outputs.video or display.on):
                     continue
-                drawn = _draw(frame, result.tracks, action_names, trails, outputs.trail)
+                ids = [session.recorder.output_id(t.track_id) for t in result.tracks]
+                drawn = _draw(frame, result.tracks, ids, action_names, trails, outputs.trail)
                 if outputs.video:
                     if writer is None:
                         writer = _open_writer(video_tmp, Path(outputs.video), meta["fps"], frame)
@@ -207,7 +208,10 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
         write_mot_file(outputs.mot, session.mot_rows(), layout="mot15")
         written.append(str(outputs.mot))
     if outputs.json:
-        write_vicr_video(outputs.json, session.vicr_labels(meta["frames"]))
+        # The frames actually read: a truncated video's header announces more than it holds.
+        cut_short = interrupted or bool(max_frames) or (stream is not None and stream.truncated_at is not None)
+        total = session.recorder.last_index + 1 if cut_short else meta["frames"]
+        write_vicr_video(outputs.json, session.vicr_labels(total, partial=interrupted))
         written.append(str(outputs.json))
     if outputs.video and writer is not None:
         written.append(str(outputs.video))

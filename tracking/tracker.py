@@ -38,6 +38,11 @@ from tracking.kalman_filter import (CHI2_95_4DOF, BoxKalmanFilter, boxes_of_stat
 from tracking.matching import INFEASIBLE, cosine_distance, linear_assignment
 
 
+# Seconds. Timestamps are k / fps, whose differences miss exact multiples of the frame period by
+# rounding that depends on k: a time limit that is such a multiple must not flip with the frame number.
+TIME_TOLERANCE = 1e-6
+
+
 class _Frame(NamedTuple):
     """One frame's detections, as every association stage reads them."""
     boxes: np.ndarray  # (N, 4) xyxy, float64
@@ -219,8 +224,8 @@ class Tracker:
         # Matched tracks leave the later stages, so their Kalman updates wait for one batched call.
         matched, left_tracks, left_high = self._match(confirmed, high, frame, self._fused_cost, self.match_cost)
         # Stage 2: tracks seen recently vs low-score detections, IoU only.
-        recent = [t for t in left_tracks if timestamp - t.last_time <= self.motion_horizon_s]
-        stale = [t for t in left_tracks if timestamp - t.last_time > self.motion_horizon_s]
+        recent = [t for t in left_tracks if timestamp - t.last_time <= self.motion_horizon_s + TIME_TOLERANCE]
+        stale = [t for t in left_tracks if timestamp - t.last_time > self.motion_horizon_s + TIME_TOLERANCE]
         matches, recent, _ = self._match(recent, low, frame, self._iou_cost, 1 - self.low_match_iou)
         matched += matches
         left_tracks = recent + stale
@@ -242,7 +247,7 @@ class Tracker:
                 t.state = TrackState.LOST
         self._start_tracks([d for d in left_high if scores[d] >= self.new_track_score], frame, timestamp)
         for t in self.tracks:
-            if t.state == TrackState.LOST and timestamp - t.last_time > self.lost_buffer_s:
+            if t.state == TrackState.LOST and timestamp - t.last_time > self.lost_buffer_s + TIME_TOLERANCE:
                 t.state = TrackState.REMOVED
         for t, box in zip(self.tracks, boxes_of_states(self._x), strict=True):  # removed ones too: their last estimate
             t.box = box
@@ -385,7 +390,7 @@ class Tracker:
             app = cosine_distance(self._embedding[rows], det_embeddings, unit=True)
             w = self.appearance_weight
             cost = (1 - w) * iou_cost + w * app
-            stale = (self.timestamp - self._last_time[rows] > self.motion_horizon_s)[:, None]
+            stale = (self.timestamp - self._last_time[rows] > self.motion_horizon_s + TIME_TOLERANCE)[:, None]
             # Long-unobserved tracks: their predicted box is unreliable, appearance decides.
             cost = np.where(stale, app, cost)
             # Recently seen tracks must overlap the detection or look like it; stale ones look like it.

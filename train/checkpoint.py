@@ -3,13 +3,23 @@ previous checkpoint stays intact. Reading them is :mod:`models.checkpoint`'s."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
-from common.io import atomic_path
+from common.errors import InputError
+from common.io import atomic_path, remove_stale_partials
 from models.checkpoint import FORMAT
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+    """A full disk or a read-only folder is one :class:`InputError`; the previous file at ``path``
+    stays intact and the partial one is removed (as are those of writers killed earlier)."""
+    path = Path(path)
+    remove_stale_partials(path)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save({"format": FORMAT, **state}, tmp)
+    except OSError as exc:
+        kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+        raise InputError(f"{path}: cannot write the checkpoint ({exc.strerror or exc}); {kept}") from None

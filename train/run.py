@@ -2,7 +2,9 @@
 returns the final validation metrics, so tests and scripts call it directly."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import json
 import os
 import random
 import subprocess
@@ -15,38 +17,105 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from data.clip_dataset import ClipDataset, ClipTransform, ClipTransformConfig, collate_clips
 from common.device import resolve_device
 from common.errors import InputError
+from common.io import atomic_write_text
+from common.schema import from_mapping
+from data.clip_dataset import ClipDataset, ClipTransform, ClipTransformConfig, collate_clips
 from data.formats.vicr import read_label_map
 from data.sequences import mot_split
 from losses.action_loss import ActionLoss
 from losses.combined_loss import MultiTaskLoss
 from losses.detection_loss import DetectionLoss
 from losses.tracking_loss import ReIDLoss
-from models.config import ModelConfig
+from models.checkpoint import read_checkpoint
 from models.mot_action_net import MotActionNet
+from train.config import DataConfig, LossConfig, check_train_config
 from train.hooks import CheckpointHook, ProgressHook, TensorBoardHook, ValidationHook
 from train.optim import build_optimizer, warmup_cosine
-from train.trainer import ResumableSampler, Trainer, TrainerConfig
+from train.trainer import ResumableSampler, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "config"
 
 
-def compose_config(overrides: list[str] | None = None, extra_file: str | None = None) -> DictConfig:
-    """``config/train.yaml`` with hydra overrides (``model=lite trainer.epochs=5``) and, optionally,
-    a YAML file merged on top (the seed's ``--config``)."""
+def compose_overrides(overrides: list[str], extra_file: str | None = None) -> DictConfig:
+    """``config/train.yaml`` with the overrides and the extra file, composed as given (a resume
+    path is not looked at: see :func:`compose_config`)."""
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         try:
-            cfg = compose("train", overrides=list(overrides or []))
+            cfg = compose("train", overrides=list(overrides))
         except Exception as exc:  # hydra's errors name the bad override
             raise InputError(f"config: {str(exc).splitlines()[0]}") from None
     if extra_file:
         if not Path(extra_file).is_file():
             raise InputError(f"{extra_file}: config file not found")
-        cfg = OmegaConf.merge(cfg, OmegaConf.load(extra_file))
+        try:
+            cfg = OmegaConf.merge(cfg, OmegaConf.load(extra_file))
+        except Exception as exc:  # an unknown key or a wrong type, named by OmegaConf
+            raise InputError(f"{extra_file}: {str(exc).splitlines()[0]}") from None
     return cfg
+
+
+def compose_config(overrides: list[str] | None = None, extra_file: str | None = None) -> DictConfig:
+    """``config/train.yaml`` with hydra overrides (``model=lite trainer.epochs=5``) and, optionally,
+    a YAML file merged on top (the seed's ``--config``). With ``resume=<last.pt>`` the run's own
+    config, stored in the checkpoint, is the base instead, and only the command's explicit changes
+    apply (see :func:`resume_config`)."""
+    cfg = compose_overrides(list(overrides or []), extra_file)
+    if cfg.get("resume"):
+        cfg = resume_config(cfg, compose_overrides([], None))
+    return cfg
+
+
+# What a resumed run may not change: the network, its data, its losses, its optimizer and
+# schedule. Anything else (logging, checkpoint cadence, max_steps, device, workers) may change.
+_FIXED_ON_RESUME = ("model.", "data.", "loss.", "optimizer.", "seed", "trainer.epochs", "trainer.ema_decay",
+                    "trainer.amp")
+_FREE_ON_RESUME = ("data.num_workers",)
+
+
+def _flat(tree, prefix: str = "") -> dict:
+    if isinstance(tree, dict):
+        out = {}
+        for key, value in tree.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}
+
+
+def resume_config(cfg: DictConfig, defaults: DictConfig) -> DictConfig:
+    """The config a resumed run continues with: the one stored in the checkpoint, plus what the
+    command changed relative to the defaults (``defaults``: the composed config without
+    overrides) where that is allowed; a change to the model, data, loss, optimizer or schedule is
+    an :class:`InputError` listing it, since the run would not be the run it claims to continue."""
+    path = cfg.resume
+    state = read_checkpoint(path)
+    stored = state.get("config")
+    if not isinstance(stored, dict):
+        print(f"note: {path} holds no config (written by an older version): resuming with this command's config",
+              flush=True)
+        return cfg
+    mine = _flat(OmegaConf.to_container(cfg, resolve=True))
+    base = _flat(OmegaConf.to_container(defaults, resolve=True))
+    run = _flat(stored)
+    changed = {k: v for k, v in mine.items() if k != "resume" and (k not in base or base[k] != v)}
+    fixed = sorted((k for k, v in changed.items() if k.startswith(_FIXED_ON_RESUME) and k not in _FREE_ON_RESUME
+                    and run.get(k) != v), key=lambda k: (k != "model.variant", k))
+    if fixed:
+        shown = ", ".join(f"{k}={changed[k]!r} (the run has {run.get(k)!r})" for k in fixed[:4])
+        raise InputError(f"{path}: a resumed run keeps its model, data, loss, optimizer and schedule; this command "
+                         f"changes {shown}{' and more' if len(fixed) > 4 else ''}. Drop those overrides, or start a "
+                         "new run")
+    free = {k: v for k, v in changed.items() if run.get(k) != v}
+    if free:
+        print("resuming with the run's config; changed by this command: "
+              + ", ".join(f"{k} {run.get(k)!r} -> {v!r}" for k, v in sorted(free.items())), flush=True)
+    result = OmegaConf.create(stored)
+    for key, value in free.items():
+        OmegaConf.update(result, key, value, force_add=True)
+    result.resume = path
+    return result
 
 
 def seed_everything(seed: int) -> None:
@@ -63,20 +132,17 @@ def _init_distributed(device: torch.device) -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def ensure_synthetic(data_cfg: DictConfig, rank: int) -> Path:
+def ensure_synthetic(data: DataConfig, rank: int) -> Path:
     """The synthetic benchmark the config names, generated on first use (by rank 0 under DDP)."""
     from data.synthetic import SyntheticConfig, format_summary, prepare_synthetic
-    root = Path(data_cfg.root)
+    root = Path(data.root)
     root = root if root.is_absolute() else ROOT / root
     if rank == 0:
-        # An empty `generator: {}` is an empty (falsy) DictConfig: test for None, not truth.
-        generator = data_cfg.get("generator")
-        knobs = OmegaConf.to_container(generator) if generator is not None else {}
         try:
-            config = SyntheticConfig(**knobs)
+            config = SyntheticConfig(**data.generator)
         except TypeError as exc:
             raise InputError(f"config: data.generator: {exc}") from None
-        meta, generated = prepare_synthetic(root, seed=data_cfg.seed, config=config, use_existing=True,
+        meta, generated = prepare_synthetic(root, seed=data.seed, config=config, use_existing=True,
                                             log=lambda m: print(m, flush=True))
         if generated:
             print(format_summary(meta), flush=True)
@@ -85,16 +151,18 @@ def ensure_synthetic(data_cfg: DictConfig, rank: int) -> Path:
     return root
 
 
-def build_datasets(data_cfg: DictConfig, rank: int = 0):
-    root = ensure_synthetic(data_cfg, rank) if data_cfg.name == "synthetic" else Path(data_cfg.root)
+def build_datasets(data: DataConfig, rank: int = 0):
+    root = ensure_synthetic(data, rank) if data.name == "synthetic" else Path(data.root)
     label_map = read_label_map(root / "label_map.txt")
-    size = tuple(data_cfg.size)
-    aug = ClipTransform(ClipTransformConfig(size=size, train=True, **OmegaConf.to_container(data_cfg.augment)))
-    plain = ClipTransform(ClipTransformConfig(size=size, train=False))
-    train_set = ClipDataset(mot_split(root, "train", min_visibility=data_cfg.min_visibility), clip_len=data_cfg.clip_len,
-                            stride=data_cfg.stride, clip_step=data_cfg.train_clip_step, transform=aug, seed=data_cfg.seed)
+    a = data.augment
+    aug = ClipTransform(ClipTransformConfig(size=data.size, train=True, flip_p=a.flip_p, scale_range=a.scale_range,
+                                            brightness=a.brightness, contrast=a.contrast, saturation=a.saturation,
+                                            hue=a.hue))
+    plain = ClipTransform(ClipTransformConfig(size=data.size, train=False))
+    train_set = ClipDataset(mot_split(root, "train", min_visibility=data.min_visibility), clip_len=data.clip_len,
+                            stride=data.stride, clip_step=data.train_clip_step, transform=aug, seed=data.seed)
     # Validation keeps every box (AP ignores the barely visible ones) and does not overlap clips.
-    val_set = ClipDataset(mot_split(root, "val"), clip_len=data_cfg.clip_len, stride=data_cfg.stride, transform=plain)
+    val_set = ClipDataset(mot_split(root, "val"), clip_len=data.clip_len, stride=data.stride, transform=plain)
     return train_set, val_set, label_map
 
 
@@ -121,82 +189,99 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def build_criterion(loss_cfg: DictConfig, num_identities: int, embedding_dim: int) -> MultiTaskLoss:
+def build_criterion(loss: LossConfig | DictConfig, num_identities: int, embedding_dim: int) -> MultiTaskLoss:
+    """The multi-task loss of a checked ``loss`` config (a composed ``cfg.loss`` is checked here)."""
+    if not isinstance(loss, LossConfig):
+        loss = from_mapping(LossConfig, OmegaConf.to_container(loss, resolve=True), "config.loss")
     return MultiTaskLoss(
-        detection=DetectionLoss(size_ranges=[tuple(r) for r in loss_cfg.size_ranges], center_radius=loss_cfg.center_radius,
-                                box_weight=loss_cfg.box_weight, quality=loss_cfg.quality,
-                                varifocal_alpha=loss_cfg.get("varifocal_alpha", 0.75)),
-        reid=ReIDLoss(num_identities, dim=embedding_dim, scale=loss_cfg.reid_scale, margin=loss_cfg.reid_margin),
-        action=ActionLoss(temperature=loss_cfg.action_temperature),
-        adaptive=loss_cfg.adaptive, init_log_vars=tuple(loss_cfg.init_log_vars))
+        detection=DetectionLoss(size_ranges=list(loss.size_ranges), center_radius=loss.center_radius,
+                                box_weight=loss.box_weight, quality=loss.quality, varifocal_alpha=loss.varifocal_alpha),
+        reid=ReIDLoss(num_identities, dim=embedding_dim, scale=loss.reid_scale, margin=loss.reid_margin),
+        action=ActionLoss(temperature=loss.action_temperature),
+        adaptive=loss.adaptive, init_log_vars=loss.init_log_vars)
+
+
+def _new_run_dir(runs_root: str, exp_name: str) -> Path:
+    """``<runs_root>/<exp_name>-<time>``, made now; runs started in the same second get -2, -3..."""
+    root = Path(runs_root) if Path(runs_root).is_absolute() else ROOT / runs_root
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            run_dir = root / (f"{exp_name}-{stamp}" + (f"-{n}" if n > 1 else ""))
+            try:
+                run_dir.mkdir()
+                return run_dir
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise InputError(f"{root}: cannot create the run folder ({exc.strerror or exc})") from None
+    raise InputError(f"{root}: no free run folder name for {exp_name}-{stamp}")
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> Trainer:
     """Datasets, model, loss, optimizer, schedule, hooks and (when ``cfg.resume``) the restored
-    state, ready for ``fit()``."""
-    device = resolve_device(cfg.device)
+    state, ready for ``fit()``. The config is checked against the schema first."""
+    config = check_train_config(OmegaConf.to_container(cfg, resolve=True))
+    device = resolve_device(config.device)
     rank, world = _init_distributed(device)
-    seed_everything(cfg.seed + rank)
-    train_set, val_set, label_map = build_datasets(cfg.data, rank)
+    seed_everything(config.seed + rank)
+    if rank == 0 and run_dir is None:  # before the data: a folder that cannot be made fails at once
+        run_dir = _new_run_dir(config.runs_root, config.exp_name)
+    train_set, val_set, label_map = build_datasets(config.data, rank)
     num_actions = max(label_map.ids()) + 1
-    expected = cfg.get("expect_num_actions")
-    if expected is not None and expected != num_actions:
-        raise InputError(f"--num-actions {expected} does not match the {num_actions} actions of the dataset's "
-                         f"label_map.txt ({cfg.data.root})")
-    cfg.model.num_actions = num_actions
-    model_config = ModelConfig.from_mapping(OmegaConf.to_container(cfg.model, resolve=True), "config: model")
-    model = MotActionNet.from_config(model_config).to(device)
-    if (cfg.loss.quality == "joint") != (model.detection_head.score == "cls"):
-        raise InputError(f"loss.quality={cfg.loss.quality} and model.det_score={model.detection_head.score} do not go together: "
-                         "an IoU-aware classifier (loss.quality=joint) is scored by its class probability alone "
-                         "(model.det_score=cls), and only it")
-    criterion = build_criterion(cfg.loss, train_set.num_identities, model.reid_head.dim).to(device)
+    if config.expect_num_actions is not None and config.expect_num_actions != num_actions:
+        raise InputError(f"--num-actions {config.expect_num_actions} does not match the {num_actions} actions of the "
+                         f"dataset's label_map.txt ({config.data.root})")
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, num_actions=num_actions))
+    model = MotActionNet.from_config(config.model).to(device)
+    criterion = build_criterion(config.loss, train_set.num_identities, model.reid_head.dim).to(device)
 
-    bs = cfg.data.batch_size
-    sampler = ResumableSampler(len(train_set), bs, seed=cfg.seed, rank=rank, world=world)
-    workers = cfg.data.num_workers
+    bs = config.data.batch_size
+    sampler = ResumableSampler(len(train_set), bs, seed=config.seed, rank=rank, world=world)
+    workers = config.data.num_workers
     # Loaders get generators of their own: by default each new iterator draws its seed from the
     # global RNG, so validating (or not) would change the dropout masks that follow and a resumed
     # run would drift from an uninterrupted one.
     train_loader = DataLoader(train_set, batch_size=bs, sampler=sampler, collate_fn=collate_clips, drop_last=True,
                               num_workers=workers, pin_memory=device.type == "cuda",
-                              generator=torch.Generator().manual_seed(cfg.seed))
+                              generator=torch.Generator().manual_seed(config.seed))
     val_loader = DataLoader(val_set, batch_size=bs, shuffle=False, collate_fn=collate_clips, num_workers=workers,
-                            generator=torch.Generator().manual_seed(cfg.seed))
+                            generator=torch.Generator().manual_seed(config.seed))
+    if sampler.batches_per_epoch() < 1:
+        raise InputError(f"config: data.batch_size {bs} is larger than the {len(train_set)} training clips per rank")
 
-    tcfg = TrainerConfig(**OmegaConf.to_container(cfg.trainer), seed=cfg.seed)
+    tcfg = dataclasses.replace(config.trainer, seed=config.seed)
     total_steps = tcfg.epochs * sampler.batches_per_epoch()
     if tcfg.max_steps is not None:
         total_steps = min(total_steps, tcfg.max_steps)
-    optimizer = build_optimizer(model, criterion, lr=cfg.optimizer.lr, weight_decay=cfg.optimizer.weight_decay,
-                                betas=cfg.optimizer.betas)
+    opt = config.optimizer
+    optimizer = build_optimizer(model, criterion, lr=opt.lr, weight_decay=opt.weight_decay, betas=opt.betas)
     # The schedule spans the whole planned run (epochs), so stopping at max_steps and resuming
     # continues the same curve.
-    scheduler = warmup_cosine(optimizer, tcfg.epochs * sampler.batches_per_epoch(), cfg.optimizer.warmup_steps,
-                              cfg.optimizer.min_lr_ratio)
+    scheduler = warmup_cosine(optimizer, tcfg.epochs * sampler.batches_per_epoch(), opt.warmup_steps, opt.min_lr_ratio)
 
-    if run_dir is None and rank == 0:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        runs_root = Path(cfg.runs_root) if Path(cfg.runs_root).is_absolute() else ROOT / cfg.runs_root
-        run_dir = runs_root / f"{cfg.exp_name}-{stamp}"
-    hooks = [ValidationHook(val_loader, fps=val_set.sequences[0].fps, every_epochs=max(1, tcfg.val_every)), ProgressHook(total_steps), CheckpointHook()]
+    hooks = [ValidationHook(val_loader, fps=val_set.sequences[0].fps, every_epochs=tcfg.val_every),
+             ProgressHook(total_steps), CheckpointHook()]
+    action_names = [label_map.names[i] for i in sorted(label_map.names)]
+    resolved = json.loads(json.dumps(dataclasses.asdict(config)))  # plain lists, as a composed config has them
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-        (run_dir / "git_commit.txt").write_text(_git_commit() + "\n")
+        atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
+        atomic_write_text(run_dir / "git_commit.txt", _git_commit() + "\n")
         _point_latest(run_dir)
-        hooks.append(TensorBoardHook(run_dir / "tb", [label_map.names[i] for i in sorted(label_map.names)]))
-    meta = {"variant": cfg.model.variant, "num_actions": num_actions, "num_identities": train_set.num_identities,
-            "model_config": model_config.to_dict(),
-            "action_names": [label_map.names[i] for i in sorted(label_map.names)], "input_size": list(cfg.data.size),
-            "clip_len": cfg.data.clip_len, "stride": cfg.data.stride}
+        hooks.append(TensorBoardHook(run_dir / "tb", action_names))
+    meta = {"variant": config.model.variant, "num_actions": num_actions, "num_identities": train_set.num_identities,
+            "model_config": config.model.to_dict(), "action_names": action_names,
+            "input_size": list(config.data.size), "clip_len": config.data.clip_len, "stride": config.data.stride,
+            "config": resolved}
     trainer = Trainer(model=model, criterion=criterion, optimizer=optimizer, scheduler=scheduler,
                       train_loader=train_loader, sampler=sampler, config=tcfg, device=device, run_dir=run_dir,
                       hooks=hooks, checkpoint_meta=meta)
-    if cfg.resume:
-        trainer.resume(cfg.resume)
+    if config.resume:
+        trainer.resume(config.resume)
         if rank == 0:
-            print(f"resumed from {cfg.resume} at epoch {trainer.epoch}, step {trainer.global_step}", flush=True)
+            print(f"resumed from {config.resume} at epoch {trainer.epoch}, step {trainer.global_step}", flush=True)
     return trainer
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from typing import Literal
 from pathlib import Path
 
 import numpy as np
@@ -22,20 +23,33 @@ class TrainingDiverged(RuntimeError):
     """Raised after ``max_bad_steps`` consecutive non-finite losses or gradients."""
 
 
+METRICS = ("det_ap50", "reid_rank1", "action_acc", "mean")  # what validation reports; best.pt follows one
+
+
 @dataclass
 class TrainerConfig:
     epochs: int = 10
     max_steps: int | None = None  # stop (and save) after this many optimizer steps in total
     grad_clip: float = 10.0
-    amp: str = "auto"  # auto: bf16 (or fp16 + GradScaler) on CUDA, off on CPU; "off" disables
+    amp: Literal["auto", "off"] = "auto"  # auto: bf16 (or fp16 + GradScaler) on CUDA, off on CPU
     ema_decay: float | None = 0.998  # None disables the weight EMA
     max_bad_steps: int = 5
     log_every: int = 10
     image_every: int = 200
     checkpoint_every: int = 0  # also save last.pt every N steps (0: at epoch ends and at the stop)
-    best_metric: str = "mean"  # det_ap50 | reid_rank1 | action_acc | mean (of the three)
+    best_metric: Literal["det_ap50", "reid_rank1", "action_acc", "mean"] = "mean"  # mean: of the three
     val_every: int = 1  # validate every N epochs (and always after the last)
     seed: int = 0
+
+    def check(self) -> None:
+        if self.epochs < 1 or (self.max_steps is not None and self.max_steps < 1):
+            raise ValueError(f"epochs and max_steps must be at least 1, got {self.epochs}, {self.max_steps}")
+        if not self.grad_clip > 0 or self.max_bad_steps < 1 or self.log_every < 1 or self.val_every < 1:
+            raise ValueError("grad_clip must be > 0 and max_bad_steps, log_every, val_every at least 1")
+        if self.image_every < 0 or self.checkpoint_every < 0:
+            raise ValueError("image_every and checkpoint_every must be >= 0 (0: off)")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1) or null, got {self.ema_decay}")
 
 
 class ResumableSampler(Sampler):

@@ -266,3 +266,16 @@ def write_action_sidecar(path: str | os.PathLike, actions: dict[tuple[int, int],
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"{f},{t},{a}" for (f, t), a in sorted(actions.items())]
     path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+
+
+def check_unique_ids(rows: MotRows, path: str | os.PathLike, what: str = "ground truth") -> None:
+    """Each identity at most once per frame, as the MOTChallenge devkit and TrackEval require (a
+    duplicate would be matched twice and inflate IDF1); a :class:`FormatError` names the first."""
+    if not len(rows):
+        return
+    keys = np.stack([rows.frame, rows.track_id], axis=1)
+    unique, counts = np.unique(keys, axis=0, return_counts=True)
+    if (counts > 1).any():
+        frame, track = unique[np.argmax(counts > 1)]
+        raise FormatError(path, f"{what}: id {int(track)} appears {int(counts.max())} times in frame {int(frame)} "
+                                "(each identity at most once per frame)")

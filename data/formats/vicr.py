@@ -94,6 +94,9 @@ def read_label_map(path: str | os.PathLike) -> LabelMap:
             raise FormatError(path, f"empty label name for id {index}", line_no)
         if index in names:
             raise FormatError(path, f"duplicate label id {index}", line_no)
+        if name in names.values():
+            first = next(i for i, n in names.items() if n == name)
+            raise FormatError(path, f"duplicate label name {name!r} (ids {first} and {index})", line_no)
         names[index] = name
         last_id = index
     if not names:
@@ -179,6 +182,7 @@ class VicrVideoLabels:
     labelmap: LabelMap
     persons: dict[str, VicrPerson]
     version: str = "1.0"
+    partial: bool = False  # the run stopped early (Ctrl-C): the file holds the frames processed so far
 
     def summary(self) -> dict:
         """Action instances are per person and second, as the timeline counts them."""
@@ -248,16 +252,20 @@ def read_vicr_video(path: str | os.PathLike) -> VicrVideoLabels:
         summary = [str(a) for a in _get(p, "action_summary", list, path, where, optional=True, default=[])]
         persons[pid] = VicrPerson(frames=frames, action_timeline=timeline, action_summary=summary)
     return VicrVideoLabels(video=video, labelmap=labelmap, persons=persons,
-                           version=str(data.get("version", "1.0")))
+                           version=str(data.get("version", "1.0")), partial=data.get("partial") is True)
 
 
 def _scores(values, path, where: str) -> tuple[float, ...] | None:
     if values is None:
         return None
     try:
-        return tuple(float(v) for v in values)
+        scores = tuple(float(v) for v in values)
     except (TypeError, ValueError):
         raise FormatError(path, f"{where}.action_scores: expected a list of numbers") from None
+    bad = [v for v in scores if not 0.0 <= v <= 1.0]  # NaN fails this too
+    if bad:
+        raise FormatError(path, f"{where}.action_scores: probabilities must be in [0, 1], got {bad[0]}")
+    return scores
 
 
 def _frame_json(f: VicrFrame) -> dict:
@@ -295,6 +303,8 @@ def write_vicr_video(path: str | os.PathLike, labels: VicrVideoLabels) -> None:
         "persons": persons,
         "summary": labels.summary(),
     }
+    if labels.partial:  # only then: files of complete runs keep seed 000's keys exactly
+        payload["partial"] = True
     atomic_write_json(path, payload, ensure_ascii=False)
 
 

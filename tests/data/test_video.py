@@ -63,7 +63,7 @@ def test_corrupt_frame_mid_stream_is_skipped_and_counted(tmp_path):
         else:
             cv2.imwrite(str(folder / f"{k:06d}.jpg"), image)
     stream = FrameStream(folder, fps=5)
-    with pytest.warns(UserWarning, match="000002.jpg: undecodable image skipped"):
+    with pytest.warns(UserWarning, match="000002.jpg: .*skipped"):
         frames = list(stream)
     # The stream goes on after the bad frame, and indices/timestamps keep the real frame numbers.
     assert [index for index, _, _ in frames] == [0, 1, 3, 4]
