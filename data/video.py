@@ -219,7 +219,7 @@ class FrameStream:
         self._cap.release()
         # Frames read = index - skipped; a stream that stops well before the frames its header
         # announced is a truncated or damaged file, which the caller is told about by name.
-        if self.frame_count and index < self.frame_count - 1:
+        if self.frame_count and index - failures < self.frame_count - 1:  # headers may count one frame more
             self.truncated_at = index - failures
             self.log(f"{self.source}: the video ends after frame {self.truncated_at} of the {self.frame_count} its "
                      "header announces (truncated or damaged file)")

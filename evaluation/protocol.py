@@ -252,13 +252,12 @@ def run_checkpoint(pipeline, sequences: dict[str, GtSequence], out_dir: Path) ->
 
 
 # ---------------------------------------------------------------------------------- scoring
-def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult], label_map, log=None) -> dict:
+def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult], label_map) -> dict:
     from evaluation.action_metrics import frame_map, identity_action_score
     from evaluation.detection_metrics import coco_ap
     from evaluation.mot_metrics import (DISTRACTOR_CLASSES, clear_identity_metrics, hota_metrics, identity_assignment,
                                         preprocess_sequence)
 
-    log = log or (lambda message: print(message, file=sys.stderr))
     names = sorted(results)
     frames = {}
     for name in names:
@@ -314,16 +313,14 @@ def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult
                 pred_boxes.append(fr.tracker_boxes[k])
                 pred_scores.append(res.action_scores[idx] if len(idx) else np.zeros((0, K)))
             fm = frame_map(gt_boxes, gt_labels, pred_boxes, pred_scores, K)
-            table[name]["action_frame_mAP"] = fm["mAP"] * 100
-            fps = seq.fps or res.fps
-            if fps:
-                ident = identity_action_score(fr, gt_labels, pred_scores, identity_assignment(fr), fps, K)
-                table[name].update({"id_action_acc": ident["accuracy"] * 100, "id_action_mAP": ident["mAP"] * 100})
-                id_correct += ident["accuracy"] * ident["num_items"]
-                id_items += ident["num_items"]
-                id_scores.append(ident)
-            else:  # seconds need a frame rate: neither seqinfo.ini nor the result's JSON gives one
-                log(f"note: {name}: no frame rate (no seqinfo.ini, no V-ICR JSON): identity-aware action score left out")
+            # Seconds need the frame rate: seqinfo.ini's, else the one the V-ICR JSON (where the
+            # action scores come from) records; it once defaulted to 1 fps without a word.
+            ident = identity_action_score(fr, gt_labels, pred_scores, identity_assignment(fr), seq.fps or res.fps, K)
+            table[name].update({"action_frame_mAP": fm["mAP"] * 100, "id_action_acc": ident["accuracy"] * 100,
+                                "id_action_mAP": ident["mAP"] * 100})
+            id_correct += ident["accuracy"] * ident["num_items"]
+            id_items += ident["num_items"]
+            id_scores.append(ident)
             all_gt_boxes += gt_boxes
             all_gt_labels += gt_labels
             all_pred_boxes += pred_boxes
@@ -334,7 +331,7 @@ def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult
             "action_frame_mAP": fm["mAP"] * 100,
             "id_action_acc": 100 * id_correct / id_items if id_items else float("nan"),
             # mAP over all identity-seconds pooled would need the items; the per-sequence mean is reported.
-            "id_action_mAP": float(np.mean([s["mAP"] for s in id_scores])) * 100 if id_scores else float("nan"),
+            "id_action_mAP": float(np.mean([s["mAP"] for s in id_scores])) * 100,
         })
         table["COMBINED"]["action_frame_AP_per_class"] = {label_map.names.get(c, str(c)): ap * 100
                                                            for c, ap in fm["per_class"].items()}
@@ -398,7 +395,7 @@ def run_evaluation(*, gt_root: Path, pipeline=None, results: list[str] | None = 
             scored[name].detections = raw[name]["detections"]
     if not scored:
         raise InputError("no results to score")
-    report = evaluate(found, scored, label_map, log=log)
+    report = evaluate(found, scored, label_map)
     print(format_table(report))
     written = write_outputs(report, json_path, json_path.parent / "plots" if plots else None)
     print("wrote " + ", ".join(str(p) for p in written))

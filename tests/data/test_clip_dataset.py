@@ -135,6 +135,8 @@ def test_ava_sequence_labels_keyframes_only(tmp_path, real_data):
     frames.mkdir()
     for k in range(1, 121):  # seconds 900-903 at 30 fps
         cv2.imwrite(str(frames / f"img_{k:05d}.jpg"), np.full((60, 80, 3), k, np.uint8))
+    with pytest.warns(UserWarning, match=r"1 AVA labels with action ids outside the model's 2 actions \(79\) are left out"):
+        AvaSequence(frames, rows, action_ids=[12, 17], fps=30)  # they were dropped without a word
     seq = AvaSequence(frames, rows, action_ids=[12, 17, 79, 80], fps=30)
     ann = seq.annotations(60)  # second 902
     assert ann.annotated and len(ann.boxes) == 1

@@ -56,6 +56,7 @@ def test_label_map_three_forms(tmp_path):
     ("0: a\nwalking\n", "mixes", 2),
     ("-> a, b\n0: x\n", "'->' line before any label", 1),
     ("0:\n", "empty label name", 1),
+    ("0: walk\n1: run\n2: walk\n", "duplicate label name 'walk' \\(ids 0 and 2\\)", 3),
 ])
 def test_label_map_errors(tmp_path, text, message, line):
     (tmp_path / "m.txt").write_text(text)
@@ -104,6 +105,8 @@ def test_video_json_built_in_code_round_trips(tmp_path):
     (lambda d: d["persons"]["id_1"]["frames"][0].update(frame_idx=5000), "outside the video's 1521 frames"),
     (lambda d: d["persons"]["id_1"]["action_timeline"].update({"x": {"action": "a"}}), "not an integer second"),
     (lambda d: d.pop("persons"), "missing key 'persons'"),
+    (lambda d: d["persons"]["id_1"]["frames"][0].update(action_scores=[0.5, float("nan")]), r"action_scores: probabilities must be in \[0, 1\], got nan"),
+    (lambda d: d["persons"]["id_1"]["frames"][0].update(action_scores=[1.2, -0.2]), r"must be in \[0, 1\], got 1.2"),
 ])
 def test_video_json_errors_name_the_json_path(tmp_path, mutate, message):
     data = json.loads(json.dumps(SEED_VIDEO_JSON))

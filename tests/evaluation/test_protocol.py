@@ -43,3 +43,64 @@ def test_an_empty_run_with_its_json_scores_as_nobody_found(tmp_path):
                                                           "total_frames": 4}, "labelmap": {}, "persons": {}}))
     report = run_evaluation(gt_root=gt, results=[str(res)], out_dir=tmp_path / "o2", plots=False)
     assert report["table"]["seq-a"]["num_misses"] == 4 and report["table"]["seq-a"]["mota"] == 0
+
+
+def test_duplicate_ids_in_a_frame_are_refused(tmp_path):
+    """TUD-Campus with one ground-truth row repeated: IDF1 went *up* (55.77 -> 56.01) before."""
+    import shutil
+    from common.errors import FormatError
+
+    gt = tmp_path / "gt"
+    shutil.copytree(TUD / "TUD-Campus", gt / "TUD-Campus")
+    gt_file = gt / "TUD-Campus" / "gt.txt"
+    first = gt_file.read_text().splitlines()[0]
+    gt_file.write_text(gt_file.read_text() + first + "\n")
+    with pytest.raises(FormatError, match=r"gt.txt: ground truth: id \d+ appears 2 times in frame 1"):
+        run_evaluation(gt_root=gt, results=[str(TUD / "TUD-Campus" / "test.txt")], out_dir=tmp_path / "o", plots=False)
+    results = tmp_path / "TUD-Campus.txt"
+    rows = (TUD / "TUD-Campus" / "test.txt").read_text().splitlines()
+    results.write_text("\n".join(rows + rows[:1]) + "\n")
+    with pytest.raises(FormatError, match="tracker result: id"):
+        run_evaluation(gt_root=TUD, results=[str(results)], sequences=["TUD-Campus"], out_dir=tmp_path / "o",
+                       plots=False)
+
+
+def _with_actions(root: Path, label_map: str, action: int, seqinfo: bool = True) -> Path:
+    gt = _sequence(root)
+    (gt / "label_map.txt").write_text(label_map)
+    (gt / "seq-a" / "gt" / "actions.txt").write_text("".join(f"{f},1,{action}\n" for f in range(1, 5)))
+    if not seqinfo:
+        (gt / "seq-a" / "seqinfo.ini").unlink()
+    return gt
+
+
+def _json_result(res: Path, fps: float) -> None:
+    res.mkdir(exist_ok=True)
+    video = {"name": "seq-a", "fps": fps, "width": 100, "height": 100, "total_frames": 4}
+    frames = [{"frame_idx": k, "bbox": {"x1": 10, "y1": 10, "x2": 30, "y2": 50}, "action": "walk", "action_id": 0}
+              for k in range(4)]
+    (res / "seq-a.json").write_text(json.dumps({"video": video, "labelmap": {"0": {"name": "walk"}, "1": {"name": "run"}},
+                                                "persons": {"id_1": {"frames": frames}}}))
+
+
+def test_ground_truth_actions_outside_the_label_map_are_refused(tmp_path):
+    from common.errors import FormatError
+
+    gt = _with_actions(tmp_path / "gt", "0: walk\n1: run\n", action=7)
+    _json_result(tmp_path / "res", fps=10)
+    with pytest.raises(FormatError, match=r"actions.txt: action id 7 \(frame 1, id 1\) is not in the label map's ids 0-1"):
+        run_evaluation(gt_root=gt, results=[str(tmp_path / "res")], out_dir=tmp_path / "o", plots=False)
+
+
+def test_the_identity_action_score_uses_the_results_frame_rate(tmp_path):
+    """Without seqinfo.ini it silently used 1 fps (93.33 became 99.24); the V-ICR JSON that carries
+    the action scores records the rate, and that is used. At 4 fps, 4 frames are one second."""
+    gt = _with_actions(tmp_path / "gt", "0: walk\n1: run\n", action=0, seqinfo=False)
+    gt_actions = gt / "seq-a" / "gt" / "actions.txt"
+    gt_actions.write_text("1,1,0\n2,1,0\n3,1,1\n4,1,1\n")  # the second's label is a tie: walk (first seen)
+    _json_result(tmp_path / "res", fps=4)
+    report = run_evaluation(gt_root=gt, results=[str(tmp_path / "res")], out_dir=tmp_path / "o", plots=False)
+    assert report["table"]["seq-a"]["id_action_acc"] == pytest.approx(100.0)
+    _json_result(tmp_path / "res1", fps=1)  # four seconds of one frame each: two of them "run"
+    report = run_evaluation(gt_root=gt, results=[str(tmp_path / "res1")], out_dir=tmp_path / "o1", plots=False)
+    assert report["table"]["seq-a"]["id_action_acc"] == pytest.approx(50.0)

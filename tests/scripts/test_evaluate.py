@@ -51,6 +51,8 @@ def test_checkpoint_on_a_synthetic_split(trained_checkpoint, small_dataset, tmp_
     for column in ("MOTA", "IDF1", "HOTA", "AP50", "fmAP", "acc"):
         assert column in header
     seq = next(p.name for p in (small_dataset / "test").iterdir() if p.is_dir())
+    # The progress names the sequence once and counts frames (it read "SYN-test-01 frames/s").
+    assert f"{seq}:" in result.stderr and "frames/s" in result.stderr and f"{seq} frames" not in result.stderr
     assert (tmp_path / "results" / f"{seq}.txt").is_file() and (tmp_path / "results" / f"{seq}.json").is_file()
     metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]["COMBINED"]
     for key in ("mota", "idf1", "HOTA", "det_AP50", "action_frame_mAP", "id_action_acc"):

@@ -304,3 +304,35 @@ def test_predict_states_with_a_time_step_per_row_equals_one_call_per_row():
         np.testing.assert_allclose(Pb[k], Ps[0], rtol=1e-12)
     with pytest.raises(ValueError, match="time step"):
         predict_states(x, P, np.array([0.1, -0.1]), 0.05, 0.2)
+
+
+def test_time_limits_do_not_flip_with_the_frame_number():
+    """A track lost at frame k is dropped the same number of frames later whatever k is: k / fps
+    timestamps miss exact multiples of the period by a rounding error that depends on k."""
+    gaps = set()
+    for start in range(1, 120):
+        tracker = Tracker(fps=10.0, lost_buffer_s=0.3, min_hits=1)
+        box = np.array([[10.0, 10.0, 30.0, 60.0]])
+        for k in range(start + 1):
+            tracker.update(box, np.array([0.9]), None, k / 10)
+        k = start
+        while tracker.tracks:
+            k += 1
+            tracker.update(np.zeros((0, 4)), np.zeros(0), None, k / 10)
+        gaps.add(k - start)
+    assert gaps == {4}  # lost for 0.3 s is kept; 0.4 s is over
+
+
+def test_recorder_writes_clipped_boxes_and_consecutive_ids():
+    from tracking.recorder import TrackRecorder
+    from tracking.tracker import Track
+
+    recorder = TrackRecorder(["walk"], width=100, height=80)
+    inside, edge, outside = (Track(7, np.array([10.0, 10, 30, 50]), 0.9, None, 0.0, 0, 16),
+                             Track(12, np.array([-5.0, 40, 20, 95]), 0.8, None, 0.0, 0, 16),
+                             Track(30, np.array([120.0, 10, 140, 50]), 0.7, None, 0.0, 0, 16))
+    recorder.add(0, 0.0, [edge, inside, outside])
+    rows = recorder.mot_rows()
+    assert rows.track_id.tolist() == [1, 2]  # tracker ids 12 and 7; the one wholly outside is not written
+    np.testing.assert_allclose(rows.boxes, [[0, 40, 20, 80], [10, 10, 30, 50]])
+    assert recorder.output_id(7) == 2 and recorder.output_id(99) == 3
