@@ -291,6 +291,103 @@ class VicrSequence(Sequence):
                                 np.array(actions, np.int64), soft if any(s is not None for s in softs) else None)
 
 
+class PseudoLabelledSequence(Sequence):
+    """A sequence whose action targets are a VLM's: boxes and identities are the sequence's own,
+    actions the soft per-second top-k of ``recognition_results.json`` for the same track ids
+    (pseudo-labels made from the sequence's own tracks, ``scripts/pseudo_label.py --tracks gt``).
+    Hard labels are dropped (the network distils the soft ones); a track or second without a
+    pseudo-label is unlabelled (masked out of the action loss, never a negative); candidates
+    naming actions outside ``label_map`` are dropped and counted in ``unmapped``."""
+
+    def __init__(self, base: Sequence, recognition: RecognitionResults, label_map: LabelMap):
+        self.base, self.label_map = base, label_map
+        self.name, self.width, self.height, self.fps = base.name, base.width, base.height, base.fps
+        self.num_actions = max(label_map.ids()) + 1
+        known = label_map.name_to_id()
+        self.unmapped = 0
+        self._soft: dict[tuple[int, int], np.ndarray] = {}
+        for key, tube in recognition.tubes.items():
+            try:
+                track = int(key.rsplit("_", 1)[-1])
+            except ValueError:
+                raise InputError(f"{recognition.video_path}: tube {key!r} is not named id_<track>") from None
+            for second, candidates in tube.temporal_labels.items():
+                self.unmapped += sum(c.action.strip().lower() not in known for c in candidates)
+                soft = soft_label(candidates, label_map)
+                if soft is not None:
+                    self._soft[(track, second)] = soft
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def frame(self, index: int) -> np.ndarray:
+        return self.base.frame(index)
+
+    def track_ids(self) -> set[int]:
+        return self.base.track_ids()
+
+    def annotations(self, index: int) -> FrameAnnotations:
+        ann = self.base.annotations(index)
+        second = int(np.floor(index / self.fps + 1e-9))
+        soft = np.zeros((len(ann.track_ids), self.num_actions))
+        for k, track in enumerate(ann.track_ids):
+            target = self._soft.get((int(track), second))
+            if target is not None:
+                soft[k, : len(target)] = target
+        return FrameAnnotations(ann.boxes, ann.track_ids, np.full(len(ann.track_ids), -1, np.int64), soft,
+                                ann.annotated, ann.visibility)
+
+
+class RenamedActions(Sequence):
+    """A sequence's action labels moved onto another label map by name (unlabelled where the name
+    is not in it): validation labels of a dataset scored against a network trained on a
+    pseudo-label map."""
+
+    def __init__(self, base: Sequence, source: LabelMap, target: LabelMap):
+        self.base = base
+        self.name, self.width, self.height, self.fps = base.name, base.width, base.height, base.fps
+        lookup = target.name_to_id()
+        self.num_actions = max(target.ids()) + 1
+        self._to = {i: lookup.get(n.strip().lower(), -1) for i, n in source.names.items()}
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def frame(self, index: int) -> np.ndarray:
+        return self.base.frame(index)
+
+    def track_ids(self) -> set[int]:
+        return self.base.track_ids()
+
+    def annotations(self, index: int) -> FrameAnnotations:
+        ann = self.base.annotations(index)
+        actions = np.array([self._to.get(int(a), -1) if a >= 0 else -1 for a in ann.actions], np.int64)
+        return FrameAnnotations(ann.boxes, ann.track_ids, actions, None, ann.annotated, ann.visibility)
+
+
+def with_pseudo_labels(sequences: list[Sequence], working_dir: str | os.PathLike) -> tuple[list[Sequence], LabelMap]:
+    """The sequences with the pseudo-labels ``scripts/pseudo_label.py`` wrote to ``working_dir`` for
+    them (``<working>/<sequence>/tubes/recognition_results.json``); sequences it has none for keep
+    their own labels. Returns them with the run's label map (``<working>/label_map.txt``)."""
+    from data.formats.vicr import read_recognition_results
+    working_dir = Path(working_dir)
+    label_map = read_label_map(working_dir / "label_map.txt")
+    out, found = [], 0
+    for seq in sequences:
+        path = working_dir / seq.name / "tubes" / "recognition_results.json"
+        if path.is_file():
+            seq = PseudoLabelledSequence(seq, read_recognition_results(path), label_map)
+            found += 1
+            if seq.unmapped:
+                warnings.warn(f"{path}: {seq.unmapped} candidate labels outside {working_dir / 'label_map.txt'} "
+                              "were dropped", stacklevel=2)
+        out.append(seq)
+    if not found:
+        raise InputError(f"{working_dir}: no recognition_results.json for any of the sequences "
+                         f"({', '.join(s.name for s in sequences[:3])}...)")
+    return out, label_map
+
+
 def mot_split(root: str | os.PathLike, split: str, min_visibility: float = 0.0) -> list[MotSequence]:
     """All sequences of ``root/split`` (the synthetic benchmark's or a MOTChallenge ``train/``)."""
     folder = Path(root) / split

@@ -47,6 +47,7 @@ class DataConfig:
     batch_size: int
     num_workers: int
     augment: AugmentConfig
+    pseudo_labels: str | None = None  # a scripts/pseudo_label.py working folder (see train/run.py build_datasets)
 
     def check(self) -> None:
         if any(v < 32 or v % 32 for v in self.size):

@@ -23,7 +23,7 @@ from common.io import atomic_write_text
 from common.schema import from_mapping
 from data.clip_dataset import ClipDataset, ClipTransform, ClipTransformConfig, collate_clips
 from data.formats.vicr import read_label_map
-from data.sequences import mot_split
+from data.sequences import RenamedActions, mot_split, with_pseudo_labels
 from losses.action_loss import ActionLoss
 from losses.combined_loss import MultiTaskLoss
 from losses.detection_loss import DetectionLoss
@@ -152,6 +152,10 @@ def ensure_synthetic(data: DataConfig, rank: int) -> Path:
 
 
 def build_datasets(data: DataConfig, rank: int = 0):
+    """The training and validation clip datasets and the label map the action head learns.
+    With ``data.pseudo_labels`` (a ``scripts/pseudo_label.py`` working folder) the training
+    sequences it labelled learn its soft labels and its label map, and the validation labels are
+    moved onto that map by name."""
     root = ensure_synthetic(data, rank) if data.name == "synthetic" else Path(data.root)
     label_map = read_label_map(root / "label_map.txt")
     a = data.augment
@@ -159,10 +163,19 @@ def build_datasets(data: DataConfig, rank: int = 0):
                                             brightness=a.brightness, contrast=a.contrast, saturation=a.saturation,
                                             hue=a.hue))
     plain = ClipTransform(ClipTransformConfig(size=data.size, train=False))
-    train_set = ClipDataset(mot_split(root, "train", min_visibility=data.min_visibility), clip_len=data.clip_len,
-                            stride=data.stride, clip_step=data.train_clip_step, transform=aug, seed=data.seed)
+    train_seqs = mot_split(root, "train", min_visibility=data.min_visibility)
+    val_seqs = mot_split(root, "val")
+    if data.pseudo_labels:
+        pseudo_root = Path(data.pseudo_labels) if Path(data.pseudo_labels).is_absolute() else ROOT / data.pseudo_labels
+        train_seqs, pseudo_map = with_pseudo_labels(train_seqs, pseudo_root)
+        if [pseudo_map.names[i] for i in pseudo_map.ids()] != [label_map.names[i] for i in label_map.ids()]:
+            val_seqs = [RenamedActions(s, label_map, pseudo_map) for s in val_seqs]
+        label_map = pseudo_map
+    train_set = ClipDataset(train_seqs, clip_len=data.clip_len, stride=data.stride, clip_step=data.train_clip_step,
+                            transform=aug, seed=data.seed, num_actions=max(label_map.ids()) + 1)
     # Validation keeps every box (AP ignores the barely visible ones) and does not overlap clips.
-    val_set = ClipDataset(mot_split(root, "val"), clip_len=data.clip_len, stride=data.stride, transform=plain)
+    val_set = ClipDataset(val_seqs, clip_len=data.clip_len, stride=data.stride, transform=plain,
+                          num_actions=max(label_map.ids()) + 1)
     return train_set, val_set, label_map
 
 

@@ -1,0 +1,87 @@
+"""Pseudo-labelling with a vision-language model (V-ICR style, seed 000) and what distillation reads.
+
+``run(...)`` is ``scripts/pseudo_label.py``: it loads ``config/pseudo_label.yaml`` (with the
+command's overrides), finds the videos, wires the source of their tracks (a checkpoint of this
+framework, a MOT file, or detections plus the tracker) and runs :func:`pipeline.pseudo_label`.
+Training reads the results through :func:`data.sequences.with_pseudo_labels`.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from common.errors import InputError
+
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "pseudo_label.yaml"
+
+
+def load_config(path: Path | None = None, overrides: dict | None = None):
+    """``(VLMConfig, LabellingConfig)`` from the yaml file, with ``overrides`` as ``{"vlm.model": ...}``."""
+    from omegaconf import OmegaConf
+
+    from common.schema import from_mapping
+    from data.pseudolabel.pipeline import LabellingConfig
+    from data.pseudolabel.vlm import VLMConfig
+
+    path = path or CONFIG
+    if not path.is_file():
+        raise InputError(f"{path}: config file not found")
+    try:
+        cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except Exception as exc:  # OmegaConf names the line
+        raise InputError(f"{path}: {str(exc).splitlines()[0]}") from None
+    for key, value in (overrides or {}).items():
+        group, name = key.split(".")
+        if value is not None:
+            cfg.setdefault(group, {})[name] = value
+    return (from_mapping(VLMConfig, cfg.get("vlm"), f"{path.name}: vlm"),
+            from_mapping(LabellingConfig, cfg.get("labelling"), f"{path.name}: labelling"))
+
+
+def run(*, input_dir: Path, working_dir: Path, output_dir: Path, config: Path | None = None, overrides=None,
+        checkpoint: str | None = None, tracks: str | None = None, detections: str | None = None,
+        label_map: Path | None = None, oracle_gt: Path | None = None, skip_recognition: bool = False,
+        pipeline_options=None, log=None):
+    """The whole run; returns the pipeline's :class:`~data.pseudolabel.pipeline.Stats`."""
+    from data.formats.mot import read_mot_file
+    from data.formats.vicr import read_label_map
+    from data.pseudolabel.pipeline import pseudo_label
+    from data.pseudolabel.tubes import find_videos, resolve_rows_file, run_tracker, tracks_from_rows
+    from data.pseudolabel.vlm import build_backend
+    from tracking.pipeline import Pipeline, PipelineOptions
+
+    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    if sum(x is not None for x in (checkpoint, tracks, detections)) != 1:
+        raise InputError("give exactly one source of tracks: --checkpoint, --tracks or --detections")
+    vlm, labelling = load_config(config, overrides)
+    predefined = read_label_map(label_map) if label_map is not None else None
+    if predefined is None and (input_dir / "label_map.txt").is_file():  # seed 000's data/input/label_map.txt
+        predefined = read_label_map(input_dir / "label_map.txt")
+        log(f"using the predefined label map {input_dir / 'label_map.txt'}")
+    videos = find_videos(input_dir, log)
+    options = pipeline_options or PipelineOptions()
+    if checkpoint is not None:
+        network = Pipeline.from_checkpoint(checkpoint, options)
+
+        def tracks_of(video):
+            return run_tracker(video, network, log=log)
+    elif tracks is not None:
+        def tracks_of(video):
+            return tracks_from_rows(read_mot_file(resolve_rows_file(tracks, video, "tracks")))
+    else:
+        alone = Pipeline.tracker_only(options)
+
+        def tracks_of(video):
+            return run_tracker(video, alone, detections=read_mot_file(resolve_rows_file(detections, video, "detections")))
+    backend = None
+    if not skip_recognition:
+        oracle = None
+        if vlm.backend == "oracle":
+            from data.pseudolabel.oracle import SyntheticOracle
+            if oracle_gt is None:
+                raise InputError("--vlm oracle answers from a synthetic benchmark's ground truth: give --oracle-gt DATASET")
+            oracle = SyntheticOracle(oracle_gt)
+        backend = build_backend(vlm, oracle)
+    return pseudo_label(videos, tracks_of, backend=backend, config=labelling, working_dir=working_dir,
+                        output_dir=output_dir, label_map=predefined, skip_recognition=skip_recognition,
+                        max_tokens=vlm.max_tokens, log=log)
