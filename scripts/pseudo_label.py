@@ -53,12 +53,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     vlm.add_argument("--timeout", type=float, help="seconds per request")
     vlm.add_argument("--frames-as", choices=("video", "images"), help="a tube second as one video or as images")
     vlm.add_argument("--oracle-gt", type=Path, help="--vlm oracle: the synthetic benchmark it answers from")
+    vlm.add_argument("--oracle-top1", type=float, default=0.7, help="--vlm oracle: how often its top-1 is right")
+    vlm.add_argument("--oracle-invalid", type=float, default=0.05, help="--vlm oracle: share of unusable replies")
     add_pipeline_arguments(p)
     args = p.parse_args(argv)
     if sum(x is not None for x in (args.checkpoint, args.tracks, args.detections)) != 1:
         p.error("give exactly one source of tracks: --checkpoint, --tracks or --detections")
     if args.refinement_iterations is not None and args.refinement_iterations < 0:
         p.error("--refinement-iterations must be >= 0")
+    if not (0 <= args.oracle_top1 <= 1 and 0 <= args.oracle_invalid < 1):
+        p.error("--oracle-top1 must be in [0, 1] and --oracle-invalid in [0, 1)")
     return args
 
 
@@ -72,6 +76,7 @@ def run(args):
     stats = pseudo_label(input_dir=args.input_dir, working_dir=args.working_dir, output_dir=args.output_dir,
                          config=args.config, overrides=overrides, checkpoint=args.checkpoint, tracks=args.tracks,
                          detections=args.detections, label_map=args.label_map, oracle_gt=args.oracle_gt,
+                         oracle_noise=(args.oracle_top1, args.oracle_invalid),
                          skip_recognition=args.skip_recognition, pipeline_options=options_from_args(args))
     return 1 if stats.failed else stats
 

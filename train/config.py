@@ -89,10 +89,12 @@ class LossConfig:
     reid_margin: float
     action_temperature: float
     varifocal_alpha: float = 0.75
+    action_target_temperature: float = 1.0
 
     def check(self) -> None:
-        if min(self.center_radius, self.box_weight, self.reid_scale, self.action_temperature) <= 0:
-            raise ValueError("center_radius, box_weight, reid_scale and action_temperature must be > 0")
+        if min(self.center_radius, self.box_weight, self.reid_scale, self.action_temperature,
+               self.action_target_temperature) <= 0:
+            raise ValueError("center_radius, box_weight, reid_scale and the action temperatures must be > 0")
         if len(self.size_ranges) != 3 or any(lo >= hi for lo, hi in self.size_ranges):
             raise ValueError(f"size_ranges needs three [low, high) ranges, one per level, got {self.size_ranges}")
 

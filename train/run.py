@@ -210,7 +210,7 @@ def build_criterion(loss: LossConfig | DictConfig, num_identities: int, embeddin
         detection=DetectionLoss(size_ranges=list(loss.size_ranges), center_radius=loss.center_radius,
                                 box_weight=loss.box_weight, quality=loss.quality, varifocal_alpha=loss.varifocal_alpha),
         reid=ReIDLoss(num_identities, dim=embedding_dim, scale=loss.reid_scale, margin=loss.reid_margin),
-        action=ActionLoss(temperature=loss.action_temperature),
+        action=ActionLoss(temperature=loss.action_temperature, target_temperature=loss.action_target_temperature),
         adaptive=loss.adaptive, init_log_vars=loss.init_log_vars)
 
 

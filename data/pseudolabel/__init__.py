@@ -40,7 +40,8 @@ def load_config(path: Path | None = None, overrides: dict | None = None):
 
 def run(*, input_dir: Path, working_dir: Path, output_dir: Path, config: Path | None = None, overrides=None,
         checkpoint: str | None = None, tracks: str | None = None, detections: str | None = None,
-        label_map: Path | None = None, oracle_gt: Path | None = None, skip_recognition: bool = False,
+        label_map: Path | None = None, oracle_gt: Path | None = None, oracle_noise: tuple[float, float] = (0.7, 0.05),
+        skip_recognition: bool = False,
         pipeline_options=None, log=None):
     """The whole run; returns the pipeline's :class:`~data.pseudolabel.pipeline.Stats`."""
     from data.formats.mot import read_mot_file
@@ -73,15 +74,18 @@ def run(*, input_dir: Path, working_dir: Path, output_dir: Path, config: Path | 
 
         def tracks_of(video):
             return run_tracker(video, alone, detections=read_mot_file(resolve_rows_file(detections, video, "detections")))
-    backend = None
+    backend = oracle = None
     if not skip_recognition:
-        oracle = None
         if vlm.backend == "oracle":
             from data.pseudolabel.oracle import SyntheticOracle
             if oracle_gt is None:
                 raise InputError("--vlm oracle answers from a synthetic benchmark's ground truth: give --oracle-gt DATASET")
-            oracle = SyntheticOracle(oracle_gt)
+            oracle = SyntheticOracle(oracle_gt, top1=oracle_noise[0], invalid=oracle_noise[1])
         backend = build_backend(vlm, oracle)
-    return pseudo_label(videos, tracks_of, backend=backend, config=labelling, working_dir=working_dir,
-                        output_dir=output_dir, label_map=predefined, skip_recognition=skip_recognition,
-                        max_tokens=vlm.max_tokens, log=log)
+    stats = pseudo_label(videos, tracks_of, backend=backend, config=labelling, working_dir=working_dir,
+                         output_dir=output_dir, label_map=predefined, skip_recognition=skip_recognition,
+                         max_tokens=vlm.max_tokens, log=log)
+    if not skip_recognition and vlm.backend == "oracle":
+        fraction, count = oracle.agreement(working_dir)
+        log(f"oracle: the final top-1 label is the true action for {100 * fraction:.1f} % of {count} person-seconds")
+    return stats

@@ -2,11 +2,13 @@
 noise, so the whole pseudo-labelling and distillation path can be measured without a GPU or a
 model hub.
 
-Noise model (per request, deterministic in the seed and the request):
+Noise model (deterministic in the seed):
 
-* the top-1 action is the true one (the most frequent label of that person in that second) with
-  probability ``top1``; otherwise one of its two confusable actions (walking/running,
-  standing/waving, ...) with probability 0.75, else any other action;
+* per person and second, once: the top-1 action is the true one (the most frequent label of that
+  person in that second) with probability ``top1``; otherwise one of its two confusable actions
+  (walking/running, standing/waving, ...) with probability 0.75, else any other action. Asked
+  again (refinement), it makes the same mistake, as a VLM looking at the same clip tends to;
+* per request: the confidences, the form of the reply, and whether it is unusable;
 * five candidates with confidences that sum to one, the true action among them (second or third)
   when it is not first;
 * without a label map it names actions by everyday synonyms (jogging, strolling, squatting, ...),
@@ -59,28 +61,32 @@ class SyntheticOracle:
             raise InputError(f"--oracle-gt {root}: no gt/actions.txt in its splits")
 
     def describe(self) -> str:
-        return f"top1={self.top1:g},invalid={self.invalid:g},seed={self.seed}"
+        return f"synthetic-oracle-2,top1={self.top1:g},invalid={self.invalid:g},seed={self.seed}"
 
     def __call__(self, request) -> str:
         kind, video, track, second, iteration = request.tag
+        # Per request: whether the reply is unusable, its form and its confidences.
         rng = np.random.default_rng(zlib.crc32(f"{self.seed}|{request.prompt}|{video}|{track}|{second}|{iteration}".encode()))
         if rng.random() < self.invalid:
             return str(rng.choice(INVALID))
         if kind == "group":
             return self._group(request)
-        return self._label(request, self.truth.get((video, int(track), int(second))), rng)
+        # Per person-second: what it sees, mistakes included. A VLM asked about the same clip again
+        # tends to make the same mistake, so asking again (refinement) does not average them away.
+        seen = np.random.default_rng(zlib.crc32(f"{self.seed}|{video}|{track}|{second}".encode()))
+        return self._label(request, self.truth.get((video, int(track), int(second))), seen, rng)
 
-    def _label(self, request, truth: str | None, rng) -> str:
+    def _label(self, request, truth: str | None, seen, rng) -> str:
         schema_action = request.schema["properties"]["actions"]["items"]["properties"]["action"] if request.schema else {}
         allowed = schema_action.get("enum")
-        truth = truth or str(rng.choice(self.actions))
-        if rng.random() < self.top1:
+        truth = truth or str(seen.choice(self.actions))
+        if seen.random() < self.top1:
             first = truth
-        elif rng.random() < 0.75:
-            first = str(rng.choice(CONFUSABLE.get(truth, self.actions)))
+        elif seen.random() < 0.75:
+            first = str(seen.choice(CONFUSABLE.get(truth, self.actions)))
         else:
-            first = str(rng.choice([a for a in self.actions if a != truth]))
-        order = list(dict.fromkeys([first, truth, *CONFUSABLE.get(truth, ()), *rng.permutation(self.actions)]))[:5]
+            first = str(seen.choice([a for a in self.actions if a != truth]))
+        order = list(dict.fromkeys([first, truth, *CONFUSABLE.get(truth, ()), *seen.permutation(self.actions)]))[:5]
         confidence = rng.dirichlet([6.0, 3.0, 1.5, 1.0, 0.5][: len(order)])
         confidence = np.sort(confidence)[::-1]
         if not allowed:  # everyday words instead of the benchmark's names
@@ -100,3 +106,19 @@ class SyntheticOracle:
             name = next((canonical for canonical, words in SYNONYMS.items() if action in words), action)
             groups.setdefault(name, []).append(action)
         return json.dumps({"groups": [{"name": n, "actions": a} for n, a in groups.items()]})
+
+    def agreement(self, working_dir: str | Path) -> tuple[float, int]:
+        """How often the final top-1 pseudo-label of a (sequence, track, second) in ``working_dir``
+        is the true action, over the labelled ones: ``(fraction, count)``."""
+        from data.formats.vicr import read_recognition_results
+        right = total = 0
+        for path in sorted(Path(working_dir).glob("*/tubes/recognition_results.json")):
+            results = read_recognition_results(path)
+            lookup = {n: canonical for canonical, words in SYNONYMS.items() for n in words}
+            for key, tube in results.tubes.items():
+                for second, action, _ in tube.final_actions:
+                    truth = self.truth.get((path.parents[1].name, int(key.rsplit("_", 1)[-1]), int(second)))
+                    if truth is not None:
+                        total += 1
+                        right += lookup.get(action, action) == truth
+        return (right / total if total else float("nan")), total

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import InputError
 from common.io import atomic_write_json
 from common.progress import ProgressBar
 from data.formats.vicr import (ActionCandidate, LabelMap, RecognitionResults, VicrFrame, VicrPerson, VicrTube,
@@ -129,10 +128,12 @@ class Labeller:
         if not pending:
             return replied
         bar = ProgressBar(len(pending), unit="requests")
+        done = [0]
 
         def on_reply(k: int, text: str | None) -> None:
             i, request, key = pending[k]
             kind, video, track, second, iteration = request.tag
+            done[0] += 1
             self.stats.requests += 1
             if text is None:
                 self.stats.failed += 1
@@ -141,7 +142,7 @@ class Labeller:
                                attempt=attempt, model=self.backend.model)
                 replied.add(i)
                 results[i] = parse(text)
-            bar.update(len([1 for j, _, _ in pending if j in replied]) + self.stats.failed, f"{what} {self.stats.line()}")
+            bar.update(done[0], f"{what} {self.stats.line()}")
 
         self.backend.run([r for _, r, _ in pending], on_reply)
         bar.close()
@@ -265,8 +266,9 @@ def _group(answers: list, labeller: Labeller, max_tokens: int, log) -> LabelMap:
     counts = Counter(c.action for answer in answers if answer for c in answer)
     actions = sorted(counts, key=lambda a: (-counts[a], a))
     if not actions:
-        raise InputError("the VLM gave no readable label for any tube second: nothing to build a label map from "
-                         "(look at the replies in the working folder's vlm_cache.sqlite; check the model and server)")
+        log("warning: the VLM gave no readable label for any tube second, so the label map is empty (the replies are "
+            "in the working folder's vlm_cache.sqlite: check the model and the server)")
+        return LabelMap({})
     request = VLMRequest(replies.grouping_prompt(actions), schema=replies.GROUPING_SCHEMA,
                          max_tokens=max(max_tokens, 32 * len(actions)), tag=("group", "*", 0, 0, 0))
     groups = labeller.ask([request], lambda text: replies.parse_groups(text, actions), "grouping")[0]

@@ -150,3 +150,14 @@ def test_uncertainty_weights_get_gradients_and_change():
     fixed = MultiTaskLoss(detection=DetectionLoss(), reid=ReIDLoss(2), action=ActionLoss(), adaptive=False)
     plain = fixed(model(batch["frames"], batch["boxes"], batch["mask"]), batch)
     assert torch.allclose(plain["total"], sum(plain[f"task_{t}"] for t in TASKS))
+
+
+def test_soft_targets_can_be_sharpened():
+    from losses.action_loss import ActionLoss
+    logits = torch.zeros(1, 3)
+    soft = torch.tensor([[0.5, 0.3, 0.2]])
+    plain = ActionLoss(temperature=1.0)(logits, torch.tensor([-1]), soft)["action_kl"]
+    sharp = ActionLoss(temperature=1.0, target_temperature=0.25)(logits, torch.tensor([-1]), soft)["action_kl"]
+    target = soft ** 4 / (soft ** 4).sum()
+    expected = (target * (target.log() - torch.log(torch.full((1, 3), 1 / 3)))).sum()
+    assert torch.isclose(sharp, expected) and sharp > plain  # further from uniform logits
