@@ -18,6 +18,8 @@ key                shape             meaning
 ``visibility``     (T, N)            float visible fraction of each box (1 where the source has none)
 ``annotated``      (T,)              bool, frame t carries labels (AVA labels keyframes only)
 ``frame_indices``  (T,)              int64 0-based frame indices in the sequence
+``ignore_boxes``   (T, K, 4)         float32 regions that are neither people nor background (0 where absent)
+``ignore_mask``    (T, K)            bool, ignore box k exists in frame t
 =================  ================  ===========================================================
 
 :func:`collate_clips` pads ``N`` to the largest clip of the batch and stacks everything with a
@@ -49,6 +51,29 @@ class ClipTransformConfig:
     contrast: float = 0.3
     saturation: float = 0.3
     hue: float = 0.03
+    zoom_out_p: float = 0.0  # probability of shrinking the scene onto a larger grey canvas first
+    zoom_out_max: float = 2.0  # the canvas is up to this many times the frame's side
+    crop_p: float = 0.0  # probability of a random crop of the frame first (zooming in)
+    crop_min: float = 0.5  # the crop keeps at least this fraction of each side
+    blur_p: float = 0.0  # probability of a Gaussian blur (sigma 0.1-1.5 pixels)
+    noise_std: float = 0.0  # Gaussian pixel noise, in 0-255 units (0: none)
+
+
+class _AddNoise(v2.Transform):
+    """Gaussian pixel noise on a uint8 clip, one draw of its strength per clip."""
+
+    def __init__(self, std: float):
+        super().__init__()
+        self.std = std
+
+    def make_params(self, flat_inputs):
+        return {"std": float(torch.rand(()) * self.std)}
+
+    def transform(self, inpt, params):
+        if not isinstance(inpt, tv_tensors.Video):
+            return inpt
+        noisy = inpt.float() + torch.randn(inpt.shape) * params["std"]
+        return tv_tensors.wrap(noisy.round_().clamp_(0, 255).to(torch.uint8), like=inpt)
 
 
 class ClipTransform:
@@ -59,14 +84,26 @@ class ClipTransform:
         self.config = config or ClipTransformConfig()
         c = self.config
         if c.train:
-            self.transform = v2.Compose([
-                v2.RandomHorizontalFlip(p=c.flip_p),
+            steps = [v2.RandomHorizontalFlip(p=c.flip_p)]
+            if c.crop_p > 0:  # zoom in: people larger and cut at the edges
+                steps.append(v2.RandomApply([v2.RandomResizedCrop(size=c.size, scale=(c.crop_min ** 2, 1.0),
+                                                                  ratio=(c.size[1] / c.size[0] * 0.75,
+                                                                         c.size[1] / c.size[0] / 0.75),
+                                                                  antialias=True)], p=c.crop_p))
+            if c.zoom_out_p > 0:  # zoom out: people smaller, as in a wider shot
+                steps.append(v2.RandomApply([v2.RandomZoomOut(fill=114, side_range=(1.0, c.zoom_out_max))],
+                                            p=c.zoom_out_p))
+            steps += [
                 # ScaleJitter reads target_size as (width, height), unlike the rest of v2.
                 v2.ScaleJitter(target_size=(c.size[1], c.size[0]), scale_range=c.scale_range, antialias=True),
                 v2.RandomCrop(size=c.size, pad_if_needed=True, fill=114),
                 v2.ColorJitter(c.brightness, c.contrast, c.saturation, c.hue),
-                v2.ClampBoundingBoxes(),
-            ])
+            ]
+            if c.blur_p > 0:
+                steps.append(v2.RandomApply([v2.GaussianBlur(kernel_size=5, sigma=(0.1, 1.5))], p=c.blur_p))
+            if c.noise_std > 0:
+                steps.append(_AddNoise(c.noise_std))
+            self.transform = v2.Compose(steps + [v2.ClampBoundingBoxes()])
         else:
             self.transform = v2.Compose([v2.Resize(size=c.size, antialias=True), v2.ClampBoundingBoxes()])
 
@@ -130,6 +167,7 @@ class ClipDataset(Dataset):
         slot = {t: n for n, t in enumerate(tracks)}
         T, N, A = self.clip_len, len(tracks), self.num_actions
         flat_boxes, flat_pos = [], []  # all boxes of the clip in one list, transformed together
+        ignore_pos = []  # (t, k) of the ignore regions, appended to the same list
         actions = torch.full((T, N), -1, dtype=torch.int64)
         soft = torch.zeros((T, N, A), dtype=torch.float32)
         visibility = torch.zeros((T, N), dtype=torch.float32)
@@ -142,6 +180,10 @@ class ClipDataset(Dataset):
                 visibility[t, n] = 1.0 if a.visibility is None else float(a.visibility[k])
                 if a.soft_actions is not None and A:
                     soft[t, n, : a.soft_actions.shape[1]] = torch.from_numpy(a.soft_actions[k, :A].astype(np.float32))
+        for t, a in enumerate(anns):
+            for k, box in enumerate(a.ignore_boxes if a.ignore_boxes is not None else ()):
+                flat_boxes.append(box)
+                ignore_pos.append((t, k))
         video = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()  # (T, H, W, 3) -> (T, 3, H, W)
         box_tensor = torch.tensor(np.array(flat_boxes, dtype=np.float32).reshape(-1, 4))
         # Augmentation draws from a generator seeded by (seed, epoch, index): the same sample gets
@@ -154,6 +196,12 @@ class ClipDataset(Dataset):
         for (t, n), box in zip(flat_pos, box_tensor):
             if box[2] - box[0] >= MIN_BOX_SIDE and box[3] - box[1] >= MIN_BOX_SIDE:
                 boxes[t, n], mask[t, n] = box, True
+        K = max((k + 1 for _, k in ignore_pos), default=0)
+        ignore_boxes = torch.zeros((T, K, 4), dtype=torch.float32)
+        ignore_mask = torch.zeros((T, K), dtype=torch.bool)
+        for (t, k), box in zip(ignore_pos, box_tensor[len(flat_pos):]):
+            if box[2] - box[0] >= MIN_BOX_SIDE and box[3] - box[1] >= MIN_BOX_SIDE:
+                ignore_boxes[t, k], ignore_mask[t, k] = box, True
         actions[~mask] = -1
         soft[~mask] = 0.0
         visibility[~mask] = 0.0
@@ -166,6 +214,7 @@ class ClipDataset(Dataset):
             "actions": actions, "soft_actions": soft, "visibility": visibility,
             "annotated": torch.tensor([a.annotated for a in anns]),
             "frame_indices": torch.tensor(frame_ids, dtype=torch.int64),
+            "ignore_boxes": ignore_boxes, "ignore_mask": ignore_mask,
             "sequence": seq.name,
         }
 
@@ -192,6 +241,12 @@ def collate_clips(samples: list[dict]) -> dict:
         "frame_indices": torch.stack([s["frame_indices"] for s in samples]),
         "sequence": [s["sequence"] for s in samples],
     }
+    K = max(s["ignore_mask"].shape[1] for s in samples)
+    out["ignore_boxes"] = torch.zeros((B, T, K, 4))
+    out["ignore_mask"] = torch.zeros((B, T, K), dtype=torch.bool)
+    for b, s in enumerate(samples):
+        k = s["ignore_mask"].shape[1]
+        out["ignore_boxes"][b, :, :k], out["ignore_mask"][b, :, :k] = s["ignore_boxes"], s["ignore_mask"]
     for b, s in enumerate(samples):
         n = s["mask"].shape[1]
         for key in ("boxes", "mask", "labels", "actions", "soft_actions", "visibility"):

@@ -101,7 +101,11 @@ def pets09(root: Path | None, extract_frames: bool = False) -> dict:
         if seq.video_path is None:
             print(f"{img_dir}: frames already extracted")
         else:
-            img_dir.mkdir(exist_ok=True)
+            try:
+                img_dir.mkdir(exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"{img_dir}: cannot write the frames here ({exc.strerror or exc}); copy the "
+                                 "sequence somewhere writable first") from None
             with VideoReader(seq.video_path) as reader:
                 for index, frame in reader:  # decoded frame k is MOT frame k + 1
                     write_image(img_dir / f"{index + 1:06d}{seq.info.im_ext}", frame, jpeg_quality=95)
@@ -160,3 +164,58 @@ def format_index(index: dict) -> str:
             lines.append(f"{split:5} {entries['rows']} rows, {entries['videos']} videos "
                          f"({entries['videos_with_frames']} with frames)")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ video checks
+def check_video(path: Path) -> str | None:
+    """Why ``path`` is not a usable video (it does not open, decodes nothing, or stops before the
+    frames its header announces), or None when it is fine. Decodes every frame."""
+    import cv2
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return "cannot open as a video (corrupt file or unsupported codec)"
+        announced = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        decoded = 0
+        while True:
+            ok, frame = capture.read()
+            if not ok or frame is None:
+                break
+            decoded += 1
+        if decoded == 0:
+            return "no decodable frame"
+        if announced > 0 and decoded < announced - 1:  # headers may count one frame more
+            return f"truncated: decodes {decoded} of the {announced} frames its header announces"
+        return None
+    finally:
+        capture.release()
+
+
+def check_videos(root: Path, quarantine: Path | None = None, jobs: int = 1, log=print) -> list[tuple[Path, str]]:
+    """Every video under ``root`` checked (:func:`check_video`); the bad ones are listed with their
+    reason and, with ``quarantine``, moved there under the same relative path."""
+    import shutil
+    from concurrent.futures import ProcessPoolExecutor
+
+    from data.video import VIDEO_EXTENSIONS
+
+    if not root.is_dir():
+        raise InputError(f"{root}: folder not found")
+    videos = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+                    and (quarantine is None or quarantine.resolve() not in p.resolve().parents))
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            reasons = list(pool.map(check_video, videos, chunksize=8))
+    else:
+        reasons = [check_video(v) for v in videos]
+    bad = [(v, r) for v, r in zip(videos, reasons) if r is not None]
+    for video, reason in bad:
+        line = f"{video}: {reason}"
+        if quarantine is not None:
+            target = quarantine / video.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(video), str(target))
+            line += f" (moved to {target})"
+        log(line)
+    log(f"checked {len(videos)} videos under {root}: {len(bad)} bad")
+    return bad

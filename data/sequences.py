@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import warnings
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from common.boxes import normalized_to_pixels
@@ -23,6 +24,10 @@ from data.video import VIDEO_EXTENSIONS, VideoReader, list_images, read_image
 
 #: MOT classes trained as "person" (pedestrian, person on vehicle, static person).
 PERSON_CLASSES = (1, 2, 7)
+#: MOT classes whose zero-marked rows are ignore regions in training, as MOTChallenge's evaluation
+#: ignores them (pedestrian, person on vehicle, static person, distractor, reflection): a detector
+#: must not learn that people there are background. Zero-marked cars and occluders stay background.
+IGNORE_CLASSES = (1, 2, 7, 8, 12)
 
 
 @dataclass
@@ -35,6 +40,7 @@ class FrameAnnotations:
     soft_actions: np.ndarray | None = None  # (N, A) float rows summing to 1, or all-zero rows when unknown
     annotated: bool = True  # False for frames the source does not label (AVA between keyframes)
     visibility: np.ndarray | None = None  # (N,) visible fraction in [0, 1]; None = fully visible
+    ignore_boxes: np.ndarray | None = None  # (K, 4) xyxy regions that are neither people nor background
 
     @classmethod
     def empty(cls, annotated: bool = True) -> "FrameAnnotations":
@@ -72,12 +78,21 @@ class Sequence(ABC):
 
 
 class _FrameSource:
-    """Frames of a folder of images or of a video file, by 0-based index."""
+    """Frames of a folder of images or of a video file, by 0-based index.
+
+    Training reads a video's frames in random order, and seeking in compressed video decodes from
+    the previous key frame (1.5 s a clip on PETS09's MPEG-4 AVI). So the first random read of a
+    video of at most ``cache_frames`` frames decodes it once, in order, and keeps every frame as a
+    JPEG in memory (quality 95, about 80 KB a 768x576 frame); longer videos are read by seeking
+    (``download_data.py --extract-frames`` writes their frames to disk instead)."""
+
+    cache_frames = 5000
 
     def __init__(self, images: list[Path] | None = None, video: Path | None = None):
         self.images = images
         self.video_path = video
         self._video: VideoReader | None = None
+        self._cache: list[bytes] | None = None
 
     def __len__(self) -> int:
         if self.images is not None:
@@ -89,13 +104,26 @@ class _FrameSource:
             self._video = VideoReader(self.video_path)
         return self._video
 
+    def _fill_cache(self) -> None:
+        reader = VideoReader(self.video_path)
+        self._cache = [cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes() for _, frame in reader]
+        reader.close()
+
     def read(self, index: int) -> np.ndarray:
         if self.images is not None:
             return read_image(self.images[index])
-        return self._reader().read(index)
+        reader = self._reader()
+        if self._cache is None and index != reader._next_index and len(reader) <= self.cache_frames:
+            self._fill_cache()
+        if self._cache is not None:
+            if index >= len(self._cache):
+                raise InputError(f"{self.video_path}: cannot decode frame {index} (the video ends after "
+                                 f"{len(self._cache)} frames)")
+            return cv2.imdecode(np.frombuffer(self._cache[index], np.uint8), cv2.IMREAD_COLOR)
+        return reader.read(index)
 
     def __getstate__(self):
-        return {**self.__dict__, "_video": None}
+        return {**self.__dict__, "_video": None, "_cache": None}
 
 
 class MotSequence(Sequence):
@@ -138,9 +166,15 @@ class MotSequence(Sequence):
         if self.gt is not None:
             if len(self.gt) and self.gt.frame.max() > self.info.seq_length:
                 raise FormatError(gt_path, f"frame {int(self.gt.frame.max())} beyond seqLength={self.info.seq_length}")
-            keep = (self.gt.conf > 0) & np.isin(self.gt.class_id, PERSON_CLASSES) & (self.gt.visibility >= min_visibility)
+            person = (self.gt.conf > 0) & np.isin(self.gt.class_id, PERSON_CLASSES)
+            keep = person & (self.gt.visibility >= min_visibility)
+            # People too hidden to learn from, and zero-marked people, are ignored rather than background.
+            ignore = (person & ~keep) | ((self.gt.conf == 0) & np.isin(self.gt.class_id, IGNORE_CLASSES))
             self._train_rows = self.gt.select(keep)
             self._rows_by_frame = {int(f): np.flatnonzero(self._train_rows.frame == f) for f in np.unique(self._train_rows.frame)}
+            self._ignore_rows = self.gt.select(ignore)
+            self._ignore_by_frame = {int(f): np.flatnonzero(self._ignore_rows.frame == f)
+                                     for f in np.unique(self._ignore_rows.frame)}
         if self.actions and self.num_actions and max(self.actions.values()) >= self.num_actions:
             raise FormatError(actions_path, f"action id {max(self.actions.values())} not in the label map "
                                             f"({self.num_actions} actions)")
@@ -175,7 +209,33 @@ class MotSequence(Sequence):
             return FrameAnnotations.empty(annotated=False)
         rows = self._train_rows.select(self._rows_by_frame.get(index + 1, np.zeros(0, np.int64)))
         actions = np.array([self.actions.get((index + 1, int(t)), -1) for t in rows.track_id], dtype=np.int64)
-        return FrameAnnotations(rows.boxes.copy(), rows.track_id.copy(), actions, visibility=rows.visibility.copy())
+        ignored = self._ignore_by_frame.get(index + 1)
+        return FrameAnnotations(rows.boxes.copy(), rows.track_id.copy(), actions, visibility=rows.visibility.copy(),
+                                ignore_boxes=None if ignored is None else self._ignore_rows.boxes[ignored].copy())
+
+
+class FrameRange(Sequence):
+    """MOT frames ``first``..``last`` (1-based, inclusive) of a sequence, as a sequence of its own:
+    training on frames 1-430 of PETS09-S2L1 and validating on 431-530 never mixes the two."""
+
+    def __init__(self, base: Sequence, first: int, last: int):
+        if not 1 <= first <= last <= len(base):
+            raise InputError(f"{base.name}: frames {first}-{last} outside its frames 1-{len(base)}")
+        self.base, self.first, self.last = base, first, last
+        self.name, self.width, self.height, self.fps = base.name, base.width, base.height, base.fps
+        self.num_actions = base.num_actions
+        self.label_map = getattr(base, "label_map", None)
+
+    def __len__(self) -> int:
+        return self.last - self.first + 1
+
+    def frame(self, index: int) -> np.ndarray:
+        self._check_index(index)
+        return self.base.frame(index + self.first - 1)
+
+    def annotations(self, index: int) -> FrameAnnotations:
+        self._check_index(index)
+        return self.base.annotations(index + self.first - 1)
 
 
 class AvaSequence(Sequence):
@@ -334,8 +394,7 @@ class PseudoLabelledSequence(Sequence):
             target = self._soft.get((int(track), second))
             if target is not None:
                 soft[k, : len(target)] = target
-        return FrameAnnotations(ann.boxes, ann.track_ids, np.full(len(ann.track_ids), -1, np.int64), soft,
-                                ann.annotated, ann.visibility)
+        return replace(ann, actions=np.full(len(ann.track_ids), -1, np.int64), soft_actions=soft)
 
 
 class RenamedActions(Sequence):
@@ -362,7 +421,7 @@ class RenamedActions(Sequence):
     def annotations(self, index: int) -> FrameAnnotations:
         ann = self.base.annotations(index)
         actions = np.array([self._to.get(int(a), -1) if a >= 0 else -1 for a in ann.actions], np.int64)
-        return FrameAnnotations(ann.boxes, ann.track_ids, actions, None, ann.annotated, ann.visibility)
+        return replace(ann, actions=actions, soft_actions=None)
 
 
 def with_pseudo_labels(sequences: list[Sequence], working_dir: str | os.PathLike) -> tuple[list[Sequence], LabelMap]:

@@ -79,3 +79,13 @@ def identity_action_score(seq: SequenceFrames, gt_labels: list[np.ndarray], trac
         per_class[c] = average_precision(tp / positives, tp / np.maximum(tp + fp, 1)) if len(hits) else 0.0
     return {"accuracy": accuracy, "mAP": float(np.mean(list(per_class.values()))), "per_class": per_class,
             "num_items": len(items)}
+
+
+def topk_accuracy(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Share of rows of ``probs (N, A)`` whose true class (``labels (N,)``) is among the ``k`` most
+    probable (ties broken by class order)."""
+    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
+    if not len(labels):
+        return float("nan")
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return float((top == labels[:, None]).any(axis=1).mean())

@@ -220,10 +220,13 @@ def check_gt_actions(sequences: dict[str, GtSequence], label_map) -> None:
 
 
 # ----------------------------------------------------------------------------- checkpoint run
-def run_checkpoint(pipeline, sequences: dict[str, GtSequence], out_dir: Path) -> dict[str, dict]:
-    """The network + tracker of ``pipeline`` streamed over every sequence: writes ``<seq>.txt``
-    and ``<seq>.json`` to ``out_dir`` and returns ``{seq: {"txt", "json", "detections"}}`` (the
-    raw detections, for detection AP)."""
+def run_checkpoint(pipeline, sequences: dict[str, GtSequence], out_dir: Path,
+                   frames: tuple[int, int] | None = None, detections: str | None = None) -> dict[str, dict]:
+    """``pipeline`` streamed over every sequence (MOT frames ``frames`` only, when given): the
+    network + tracker, or the tracker alone on ``detections`` (``det`` for each sequence's
+    det/det.txt, a file, or a folder of ``<seq>.txt``). Writes ``<seq>.txt`` and ``<seq>.json``
+    to ``out_dir`` and returns ``{seq: {"txt", "json", "detections"}}`` (the detections the
+    tracker was given, for detection AP)."""
     from common.progress import ProgressBar
     from data.formats.mot import MotRows, write_mot_file
     from data.formats.vicr import write_vicr_video
@@ -235,20 +238,64 @@ def run_checkpoint(pipeline, sequences: dict[str, GtSequence], out_dir: Path) ->
         seq = MotSequence(gt_seq.root)
         session = pipeline.start(fps=seq.fps, name=name, width=seq.width, height=seq.height)
         det_parts = []
-        print(f"{name}:", file=sys.stderr, flush=True)
-        bar = ProgressBar(gt_seq.num_frames, unit="frames")
-        for index in range(gt_seq.num_frames):
-            result = session.step(index, index / seq.fps, seq.frame(index))
+        given = _detections_for(detections, gt_seq) if detections is not None else None
+        first, last = frames or (1, gt_seq.num_frames)
+        print(f"{name}{' (public detections)' if given is not None else ''}:", file=sys.stderr, flush=True)
+        bar = ProgressBar(last - first + 1, unit="frames")
+        for index in range(first - 1, last):
+            if given is not None:
+                rows = given.at_frame(index + 1)
+                keep = rows.conf >= pipeline.options.detection_threshold
+                result = session.step(index, index / seq.fps, detections=(rows.boxes[keep], rows.conf[keep]))
+            else:
+                result = session.step(index, index / seq.fps, seq.frame(index))
             n = len(result.detection_boxes)
             det_parts.append(MotRows(np.full(n, index + 1), np.full(n, -1), result.detection_boxes,
                                      result.detection_scores.astype(float), np.ones(n, int), np.ones(n)))
-            bar.update(index + 1, f"tracks {len(result.tracks)}")
+            bar.update(index + 2 - first, f"tracks {len(result.tracks)}")
         bar.close()
         txt, js = out_dir / f"{name}.txt", out_dir / f"{name}.json"
         write_mot_file(txt, session.mot_rows(), layout="mot15")
         write_vicr_video(js, session.vicr_labels(gt_seq.num_frames))
         results[name] = {"txt": txt, "json": js, "detections": MotRows.concat(det_parts)}
     return results
+
+
+def _detections_for(spec: str, seq: GtSequence):
+    """The detections the tracker alone is given for ``seq``."""
+    from data.formats.mot import read_mot_file
+    path = Path(spec)
+    if spec == "det":
+        path = seq.root / "det" / "det.txt"
+    elif path.is_dir():
+        path = path / f"{seq.name}.txt"
+    if not path.is_file():
+        raise InputError(f"{path}: detections for sequence {seq.name} not found")
+    rows = read_mot_file(path)
+    if len(rows) and rows.frame.max() > seq.num_frames:
+        raise FormatError(path, f"detections for frame {int(rows.frame.max())}, but {seq.name} has {seq.num_frames} frames")
+    return rows
+
+
+def restrict(seq: GtSequence, result: SequenceResult | None, first: int, last: int):
+    """``seq`` and its ``result`` cut to MOT frames ``first``..``last``, renumbered from 1, so every
+    metric sees exactly those frames."""
+    from dataclasses import replace as copy
+
+    def cut(rows):
+        kept = rows.select((rows.frame >= first) & (rows.frame <= last))
+        kept.frame = kept.frame - (first - 1)
+        return kept
+
+    actions = {(f - first + 1, t): a for (f, t), a in seq.actions.items() if first <= f <= last}
+    seq = copy(seq, gt=cut(seq.gt), num_frames=last - first + 1, actions=actions)
+    if result is None:
+        return seq, None
+    keep = (result.rows.frame >= first) & (result.rows.frame <= last)
+    result = copy(result, rows=cut(result.rows),
+                  action_scores=None if result.action_scores is None else result.action_scores[keep],
+                  detections=None if result.detections is None else cut(result.detections))
+    return seq, result
 
 
 # ---------------------------------------------------------------------------------- scoring
@@ -354,49 +401,96 @@ def gt_root_of(dataset: str | None, split: str, gt_root: str | None) -> Path:
     return base / split if (base / split).is_dir() else base
 
 
-def run_evaluation(*, gt_root: Path, pipeline=None, results: list[str] | None = None,
-                   sequences: list[str] | None = None, out_dir: Path | None = None, json_path: Path | None = None,
-                   plots: bool = True, log=None) -> dict:
-    """Score a checkpoint's run (``pipeline``) or existing ``results`` on the ground truth under
-    ``gt_root``; prints the table, writes the metrics files and plots, and returns the report."""
+def parse_frames(text: str | None) -> tuple[int, int] | None:
+    """``"431-530"`` -> ``(431, 530)`` (MOT frames, 1-based, inclusive)."""
+    if text is None:
+        return None
+    try:
+        first, last = (int(v) for v in text.split("-"))
+    except ValueError:
+        raise InputError(f"--frames {text!r}: expected FIRST-LAST, e.g. 431-530") from None
+    if not 1 <= first <= last:
+        raise InputError(f"--frames {text}: need 1 <= FIRST <= LAST")
+    return first, last
+
+
+def run_evaluation(*, gt_root: Path, pipeline=None, results: list[str] | None = None, detections: str | None = None,
+                   tracker=None, sequences: list[str] | None = None, frames: tuple[int, int] | None = None,
+                   out_dir: Path | None = None, json_path: Path | None = None, plots: bool = True, log=None) -> dict:
+    """Score, on the ground truth under ``gt_root`` (MOT frames ``frames`` only, when given), a
+    checkpoint's run (``pipeline``), existing ``results``, and/or the tracker alone (``tracker``, a
+    tracker-only pipeline) on public ``detections``: several systems share one table. Prints it,
+    writes the metrics files and plots, and returns the report."""
     from evaluation.report import format_table, write_outputs
 
     log = log or (lambda message: print(message, file=sys.stderr))
-    if (pipeline is None) == (results is None):
+    if pipeline is not None and results is not None:
         raise ValueError("give a pipeline (run a checkpoint) or result files, not both")
+    if (detections is None) != (tracker is None):
+        raise ValueError("public detections and the tracker that runs on them go together")
+    if pipeline is None and results is None and detections is None:
+        raise ValueError("nothing to score: give a pipeline, result files or detections")
     out_dir = out_dir or ROOT / "runs" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
     json_path = json_path or out_dir / "metrics.json"
     # Checked before the work: a bad output path must not cost a whole run.
     outputs = [(json_path, "metrics JSON"), (json_path.with_suffix(".csv"), "metrics CSV")]
     if plots:
         outputs.append((json_path.parent / "plots" / "x.png", "plots"))
-    if pipeline is not None:
+    if pipeline is not None or detections is not None:
         outputs.append((out_dir / "results" / "x.txt", "result files"))
     for path, what in outputs:
         check_output_path(path, what)
     found = find_gt_sequences(gt_root, sequences)
+    if frames is not None:
+        too_short = [n for n, seq in found.items() if frames[1] > seq.num_frames]
+        if too_short:
+            raise InputError(f"--frames {frames[0]}-{frames[1]}: {too_short[0]} has {found[too_short[0]].num_frames} frames")
     label_map = find_label_map(gt_root)
     check_gt_actions(found, label_map)
-    raw = {}
+    systems = []  # (label, files, raw)
     if pipeline is not None:
-        raw = run_checkpoint(pipeline, found, out_dir / "results")
-        files = {n: {"txt": v["txt"], "json": v["json"]} for n, v in raw.items()}
-    else:
+        raw = run_checkpoint(pipeline, found, out_dir / "results", frames)
+        systems.append(("", {n: {"txt": v["txt"], "json": v["json"]} for n, v in raw.items()}, raw))
+    if results is not None:
         files = resolve_results(results, found)
         missing = sorted(set(found) - set(files))
         if missing and not sequences:
             log(f"note: no results for {', '.join(missing)}; scoring the {len(files)} sequences that have them")
-    scored = {}
-    for name, f in files.items():
-        scored[name] = load_results(found[name], f, label_map, allow_empty=name in raw)
-        if len(scored[name].rows) == 0:
-            log(f"note: the tracker found nobody in {name}")
-        if name in raw:
-            scored[name].detections = raw[name]["detections"]
-    if not scored:
-        raise InputError("no results to score")
-    report = evaluate(found, scored, label_map)
+        systems.append(("", files, {}))
+    if detections is not None:
+        raw = run_checkpoint(tracker, found, out_dir / "results_public_detections", frames, detections)
+        systems.append(("public det" if systems else "", {n: {"txt": v["txt"], "json": v["json"]} for n, v in raw.items()}, raw))
+    reports = []
+    for label, files, raw in systems:
+        scored, seqs = {}, dict(found)
+        for name, f in files.items():
+            scored[name] = load_results(found[name], f, label_map, allow_empty=name in raw)
+            if name in raw:
+                scored[name].detections = raw[name]["detections"]
+            if frames is not None:
+                seqs[name], scored[name] = restrict(found[name], scored[name], *frames)
+            if len(scored[name].rows) == 0:
+                log(f"note: the tracker found nobody in {name}")
+        if not scored:
+            raise InputError("no results to score")
+        reports.append((label, evaluate(seqs, scored, label_map)))
+    report = _merge(reports)
     print(format_table(report))
     written = write_outputs(report, json_path, json_path.parent / "plots" if plots else None)
     print("wrote " + ", ".join(str(p) for p in written))
     return report
+
+
+def _merge(reports: list[tuple[str, dict]]) -> dict:
+    """One report of several systems: each system's rows named ``<row> [<label>]``."""
+    if len(reports) == 1:
+        return reports[0][1]
+    table, rows, sequences, curves = {}, [], [], {}
+    for label, report in reports:
+        suffix = f" [{label}]" if label else ""
+        for row in report["sequences"] + ["COMBINED"]:
+            table[row + suffix] = report["table"][row]
+        rows += [r + suffix for r in report["sequences"]] + ["COMBINED" + suffix]
+        sequences += [r + suffix for r in report["sequences"]]
+        curves = curves or report["pr_curves"]
+    return {"table": table, "sequences": sequences, "rows": rows, "pr_curves": curves}

@@ -21,10 +21,15 @@ SHOWN = [("MOTA", "mota"), ("IDF1", "idf1"), ("HOTA", "HOTA"), ("DetA", "DetA"),
 COUNTS = {"num_false_positives", "num_misses", "num_switches", "num_fragmentations", "mostly_tracked", "mostly_lost"}
 
 
+def report_rows(report: dict) -> list[str]:
+    """The table's rows in order: per sequence, then COMBINED (per system when several were scored)."""
+    return report.get("rows") or report["sequences"] + ["COMBINED"]
+
+
 def format_table(report: dict) -> str:
     """Percentages to 4 decimals (the devkit's precision), counts as integers."""
     table = report["table"]
-    rows = report["sequences"] + ["COMBINED"]
+    rows = report_rows(report)
     cols = [(h, k) for h, k in SHOWN if any(k in table[r] for r in rows)]
     width = max(len(r) for r in rows) + 2
     lines = ["".ljust(width) + "".join(h.rjust(max(len(h), 8) + 1) for h, _ in cols)]
@@ -47,7 +52,7 @@ def write_outputs(report: dict, json_path: Path, plot_dir: Path | None) -> list[
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["sequence"] + keys)
-    for name in report["sequences"] + ["COMBINED"]:
+    for name in report_rows(report):
         writer.writerow([name] + [report["table"][name].get(k, "") for k in keys])
     atomic_write_text(csv_path, text.getvalue())
     written = [json_path, csv_path]
@@ -63,7 +68,7 @@ def plot(report: dict, plot_dir: Path) -> list[Path]:
 
     plot_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    names = report["sequences"] + ["COMBINED"]
+    names = report_rows(report)
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(names) + 2), 3.5))
     x = np.arange(len(names))
     for k, (label, key) in enumerate((("MOTA", "mota"), ("IDF1", "idf1"), ("HOTA", "HOTA"))):

@@ -34,8 +34,12 @@ class MultiTaskLoss(nn.Module):
         B, T = outputs["clip"]
         boxes, mask = batch["boxes"], batch["mask"]  # (B, T, N, 4), (B, T, N)
         N = boxes.shape[2]
+        ignore = batch.get("ignore_boxes")
+        K = 0 if ignore is None else ignore.shape[2]
         terms = self.detection(outputs["detections"], boxes.reshape(B * T, N, 4), batch["labels"].clamp(min=0).reshape(B * T, N),
-                               mask.reshape(B * T, N), batch["annotated"].reshape(B * T))
+                               mask.reshape(B * T, N), batch["annotated"].reshape(B * T),
+                               None if not K else ignore.reshape(B * T, K, 4),  # (B, T, K, 4) -> (B*T, K, 4)
+                               None if not K else batch["ignore_mask"].reshape(B * T, K))
         ids = batch["identities"][:, None, :].expand(B, T, N)  # (B, T, N)
         keep = mask & (ids >= 0)
         terms.update(self.reid(outputs["embeddings"][keep], ids[keep]))

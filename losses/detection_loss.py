@@ -67,13 +67,26 @@ def centerness_target(ltrb: torch.Tensor) -> torch.Tensor:
     return torch.sqrt((lr.min(-1).values / lr.max(-1).values) * (tb.min(-1).values / tb.max(-1).values))
 
 
-def varifocal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.75, gamma: float = 2.0) -> torch.Tensor:
+def varifocal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.75, gamma: float = 2.0,
+                   keep: torch.Tensor | None = None) -> torch.Tensor:
     """Summed varifocal loss (Zhang et al., VarifocalNet, 2021). ``target`` in [0, 1]: the IoU of
     the predicted box at positives, 0 at negatives. Positives are weighted by their target (good
-    boxes matter more), negatives by ``alpha * p**gamma`` (easy background fades out)."""
+    boxes matter more), negatives by ``alpha * p**gamma`` (easy background fades out). ``keep``
+    (same shape, bool) leaves the other elements out."""
     p = logits.sigmoid()
     weight = torch.where(target > 0, target, alpha * p.detach().pow(gamma))
+    if keep is not None:
+        weight = weight * keep
     return (nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none") * weight).sum()
+
+
+def inside_any(points: torch.Tensor, boxes: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``(I, L)`` whether each of the ``(L, 2)`` points lies inside any valid box of ``boxes (I, K, 4)``."""
+    if boxes.shape[1] == 0:
+        return torch.zeros((boxes.shape[0], points.shape[0]), dtype=torch.bool, device=points.device)
+    x, y = points[None, :, None, 0], points[None, :, None, 1]  # (1, L, 1)
+    x1, y1, x2, y2 = (boxes[:, None, :, k] for k in range(4))  # (I, 1, K)
+    return ((x >= x1) & (x <= x2) & (y >= y1) & (y <= y2) & valid[:, None, :]).any(dim=2)
 
 
 class DetectionLoss(nn.Module):
@@ -106,9 +119,12 @@ class DetectionLoss(nn.Module):
         self.box_weight, self.quality = box_weight, quality
 
     def forward(self, det: dict, boxes: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor,
-                annotated: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                annotated: torch.Tensor | None = None, ignore_boxes: torch.Tensor | None = None,
+                ignore_valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``det`` from the detection head over I images; ``boxes (I, M, 4)``, ``labels (I, M)``,
-        ``valid (I, M)``; ``annotated (I,)`` leaves unlabelled frames out of the loss."""
+        ``valid (I, M)``; ``annotated (I,)`` leaves unlabelled frames out of the loss;
+        ``ignore_boxes (I, K, 4)`` with ``ignore_valid (I, K)``: regions whose locations are neither
+        positives nor background (zero-marked people of MOT ground truth, crowds)."""
         cls_logits, box_ltrb, ctr_logits = det["cls_logits"], det["box_ltrb"], det["centerness"]
         I, L, K = cls_logits.shape
         if boxes.shape[:2] != labels.shape or boxes.shape[0] != I:
@@ -134,11 +150,15 @@ class DetectionLoss(nn.Module):
             ctr_loss = nn.functional.binary_cross_entropy_with_logits(ctr_logits[pos], quality_t, reduction="sum") / num_pos
         else:
             box_loss = ctr_loss = box_ltrb.sum() * 0.0
+        keep = image_mask[:, None].expand(I, L)  # (I, L): locations in the classification loss
+        if ignore_boxes is not None and ignore_boxes.shape[1]:
+            keep = keep & (pos | ~inside_any(det["points"], ignore_boxes, ignore_valid))
+        keep = keep[..., None].expand(I, L, K)
         if self.quality == "joint":
             if iou_t is not None:
                 target[pos_idx[:, 0], pos_idx[:, 1], pos_labels] = iou_t
-            cls_loss = varifocal_loss(cls_logits[image_mask], target[image_mask], self.varifocal_alpha, self.gamma) / num_pos
+            cls_loss = varifocal_loss(cls_logits, target, self.varifocal_alpha, self.gamma, keep) / num_pos
         else:
             target[pos_idx[:, 0], pos_idx[:, 1], pos_labels] = 1.0
-            cls_loss = sigmoid_focal_loss(cls_logits[image_mask], target[image_mask], self.alpha, self.gamma, "sum") / num_pos
+            cls_loss = (sigmoid_focal_loss(cls_logits, target, self.alpha, self.gamma, "none") * keep).sum() / num_pos
         return {"det_cls": cls_loss, "det_box": box_loss, "det_ctr": ctr_loss, "num_pos": num_pos.detach()}

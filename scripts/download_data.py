@@ -12,6 +12,7 @@ Examples::
     python scripts/download_data.py --dataset synthetic --out data/generated/synthetic --seed 0
     python scripts/download_data.py --dataset synthetic --out /tmp/hard --seed 3 --max-people 10 --occlusion 0.9
     python scripts/download_data.py --dataset pets09 --root ../shared/data/real/mot/PETS09-S2L1 --extract-frames
+    python scripts/download_data.py --check /data/UCF101 --quarantine /data/UCF101_bad --jobs 4
 """
 from __future__ import annotations
 
@@ -34,7 +35,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     default_out, default_seed = default_synthetic()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("Examples::")[1])
-    p.add_argument("--dataset", required=True, choices=["synthetic", *WHERE])
+    p.add_argument("--dataset", choices=["synthetic", *WHERE])
+    p.add_argument("--check", type=Path, metavar="DIR", help="check every video under DIR: list each one that does "
+                                                             "not open, decodes nothing or is truncated, with the reason")
+    p.add_argument("--quarantine", type=Path, help="with --check: move the bad videos here (same relative paths)")
+    p.add_argument("--jobs", type=int, default=1, help="with --check: processes decoding in parallel")
     p.add_argument("--out", type=Path, help=f"synthetic: output folder (default {default_out.relative_to(ROOT)}); "
                                             "others: where to write the index JSON "
                                             "(default data/generated/<dataset>_index.json)")
@@ -53,13 +58,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--actions", default=",".join(ACTIONS), help=f"comma-separated subset of {','.join(ACTIONS)}")
     for split, count in defaults.sequences.items():
         g.add_argument(f"--{split}", type=int, default=count, help=f"sequences in the {split} split [{count}]")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if (args.dataset is None) == (args.check is None):
+        p.error("give --dataset (prepare a dataset) or --check DIR (check its videos)")
+    return args
 
 
-def run(args) -> None:
-    from data.prepare import format_index, index_dataset, write_preview
+def run(args) -> int | None:
+    from data.prepare import check_videos, format_index, index_dataset, write_preview
     from data.synthetic import format_summary, prepare_synthetic
 
+    if args.check is not None:
+        return 1 if check_videos(args.check, args.quarantine, max(args.jobs, 1)) else None
     if args.dataset != "synthetic":
         out = args.out or ROOT / "data" / "generated" / f"{args.dataset}_index.json"
         print(format_index(index_dataset(args.dataset, args.root, out, args.extract_frames)))

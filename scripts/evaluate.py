@@ -7,6 +7,8 @@
     # existing result files against ground truth
     python scripts/evaluate.py --results results/ --gt-root data/MOT17/train
     python scripts/evaluate.py --results TUD-Campus/test.txt TUD-Stadtmitte/test.txt --gt-root motmetrics/data
+    # a checkpoint and the tracker on public detections, in one table, on frames 431-530 of a sequence
+    python scripts/evaluate.py --checkpoint runs/<run>/best.pt --dataset PETS09-S2L1 --frames 431-530 --detections det
 
 Metrics: MOTA, MOTP, FP, FN, IDsw, Frag, MT/ML, IDF1/IDP/IDR (equal to the MOTChallenge devkit),
 HOTA/DetA/AssA (TrackEval), COCO AP50 and AP of the boxes, action frame-mAP at IoU 0.5 and the
@@ -35,6 +37,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--split", default="test", help="split folder of --dataset (default: test)")
     p.add_argument("--gt-root", help="folder of ground-truth sequences (overrides --dataset/--split)")
     p.add_argument("--results", nargs="+", help="result files (<seq>.txt / <seq>.json) or folders holding them")
+    p.add_argument("--detections", help="also (or only) score the tracker alone on public detections: 'det' "
+                                        "(each sequence's det/det.txt), a file, or a folder of <seq>.txt")
+    p.add_argument("--action-dataset", type=Path, help="a clip-level action dataset (class folders, CSV files or a "
+                                                          "JSON list): clip- and video-level Acc@1/Acc@5 of --checkpoint "
+                                                          "on its --split (default test; 'all' for one-split layouts)")
+    p.add_argument("--tracks", type=Path, help="with --action-dataset: <video>.txt / .json tracks (default: the "
+                                               "checkpoint tracks each video)")
+    p.add_argument("--frames", help="score MOT frames FIRST-LAST only, e.g. 431-530 (a checkpoint or the "
+                                    "detections are run on those frames alone)")
     p.add_argument("--sequences", nargs="+", help="only these sequences")
     p.add_argument("--out-dir", type=Path, help="where --checkpoint results, plots and the metrics files go "
                                                 "(default: runs/eval-<time>)")
@@ -46,8 +57,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "so only 1 is meaningful (other values are refused)")
     add_pipeline_arguments(p)
     args = p.parse_args(argv)
-    if bool(args.checkpoint) == bool(args.results):
-        p.error("give --checkpoint (run a model) or --results (score existing files)")
+    if args.checkpoint and args.results:
+        p.error("give --checkpoint (run a model) or --results (score existing files), not both")
+    if args.action_dataset is not None:
+        if not args.checkpoint:
+            p.error("--action-dataset scores a --checkpoint")
+        return args
+    if not (args.checkpoint or args.results or args.detections):
+        p.error("give --checkpoint (run a model), --results (score existing files) or --detections")
     if not args.gt_root and not args.dataset:
         p.error("give --gt-root or --dataset")
     if args.batch_size != 1:
@@ -56,13 +73,38 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def run(args) -> dict:
-    from evaluation.protocol import gt_root_of, run_evaluation
+    from evaluation.protocol import gt_root_of, parse_frames, run_evaluation
     from tracking.pipeline import Pipeline, options_from_args
 
+    if args.action_dataset is not None:
+        return _clips(args)
+    frames = parse_frames(args.frames)
     gt_root = gt_root_of(args.dataset, args.split, args.gt_root)
-    pipeline = Pipeline.from_checkpoint(args.checkpoint, options_from_args(args)) if args.checkpoint else None
-    return run_evaluation(gt_root=gt_root, pipeline=pipeline, results=args.results, sequences=args.sequences,
-                          out_dir=args.out_dir, json_path=args.json, plots=not args.no_plots)
+    options = options_from_args(args)
+    pipeline = Pipeline.from_checkpoint(args.checkpoint, options) if args.checkpoint else None
+    tracker = Pipeline.tracker_only(options) if args.detections else None
+    return run_evaluation(gt_root=gt_root, pipeline=pipeline, results=args.results, detections=args.detections,
+                          tracker=tracker, sequences=args.sequences, frames=frames, out_dir=args.out_dir,
+                          json_path=args.json, plots=not args.no_plots)
+
+
+def _clips(args) -> dict:
+    from common.errors import InputError
+    from common.io import atomic_write_json
+    from data.action_clips import read_action_dataset
+    from evaluation.clip_accuracy import evaluate_clips
+    from tracking.pipeline import Pipeline, options_from_args
+
+    videos = [v for v in read_action_dataset(args.action_dataset) if v.split == args.split]
+    if not videos:
+        raise InputError(f"{args.action_dataset}: no videos in split {args.split!r}")
+    report = evaluate_clips(Pipeline.from_checkpoint(args.checkpoint, options_from_args(args)), videos, args.tracks)
+    print(f"{'':10}{'Acc@1':>8}{'Acc@5':>8}{'count':>8}")
+    print(f"{'clips':10}{report['clip_acc1']:8.2f}{report['clip_acc5']:8.2f}{report['clips']:8d}")
+    print(f"{'videos':10}{report['video_acc1']:8.2f}{report['video_acc5']:8.2f}{report['videos']:8d}")
+    if args.json:
+        atomic_write_json(args.json, report)
+    return report
 
 
 def main(argv=None) -> int:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from common.schema import from_mapping
+from data.sources import SourceConfig
 from models.config import ModelConfig
 from train.trainer import METRICS, TrainerConfig
 
@@ -23,6 +24,13 @@ class AugmentConfig:
     contrast: float
     saturation: float
     hue: float
+    # Off unless a config turns them on (configs stored before they existed lack them).
+    zoom_out_p: float = 0.0
+    zoom_out_max: float = 2.0
+    crop_p: float = 0.0
+    crop_min: float = 0.5
+    blur_p: float = 0.0
+    noise_std: float = 0.0
 
     def check(self) -> None:
         if not 0 <= self.flip_p <= 1:
@@ -31,6 +39,10 @@ class AugmentConfig:
             raise ValueError(f"scale_range must be 0 < low <= high, got {list(self.scale_range)}")
         if min(self.brightness, self.contrast, self.saturation) < 0 or not 0 <= self.hue <= 0.5:
             raise ValueError("brightness, contrast and saturation must be >= 0 and hue in [0, 0.5]")
+        if not (0 <= self.zoom_out_p <= 1 and 0 <= self.crop_p <= 1 and 0 <= self.blur_p <= 1):
+            raise ValueError("zoom_out_p, crop_p and blur_p are probabilities in [0, 1]")
+        if self.zoom_out_max < 1 or not 0 < self.crop_min <= 1 or self.noise_std < 0:
+            raise ValueError("need zoom_out_max >= 1, 0 < crop_min <= 1 and noise_std >= 0")
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,9 @@ class DataConfig:
     num_workers: int
     augment: AugmentConfig
     pseudo_labels: str | None = None  # a scripts/pseudo_label.py working folder (see train/run.py build_datasets)
+    sources: tuple[SourceConfig, ...] | None = None  # training data as weighted sources (data/sources.py)
+    val_sources: tuple[SourceConfig, ...] | None = None
+    label_map: str | None = None  # the action head's classes when no source brings a label map
 
     def check(self) -> None:
         if any(v < 32 or v % 32 for v in self.size):

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from common.errors import InputError
 from common.io import atomic_write_text
 from common.schema import from_mapping
 from data.clip_dataset import ClipDataset, ClipTransform, ClipTransformConfig, collate_clips
-from data.formats.vicr import read_label_map
+from data.formats.vicr import LabelMap, read_label_map
 from data.sequences import RenamedActions, mot_split, with_pseudo_labels
 from losses.action_loss import ActionLoss
 from losses.combined_loss import MultiTaskLoss
@@ -132,10 +133,11 @@ def _init_distributed(device: torch.device) -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def ensure_synthetic(data: DataConfig, rank: int) -> Path:
-    """The synthetic benchmark the config names, generated on first use (by rank 0 under DDP)."""
+def ensure_synthetic(data: DataConfig, rank: int, root: str | None = None) -> Path:
+    """The synthetic benchmark at ``root`` (default: the config's ``data.root``), generated on
+    first use with the config's generator knobs and seed (by rank 0 under DDP)."""
     from data.synthetic import SyntheticConfig, format_summary, prepare_synthetic
-    root = Path(data.root)
+    root = Path(root or data.root)
     root = root if root.is_absolute() else ROOT / root
     if rank == 0:
         try:
@@ -151,32 +153,72 @@ def ensure_synthetic(data: DataConfig, rank: int) -> Path:
     return root
 
 
-def build_datasets(data: DataConfig, rank: int = 0):
-    """The training and validation clip datasets and the label map the action head learns.
-    With ``data.pseudo_labels`` (a ``scripts/pseudo_label.py`` working folder) the training
-    sequences it labelled learn its soft labels and its label map, and the validation labels are
-    moved onto that map by name."""
-    root = ensure_synthetic(data, rank) if data.name == "synthetic" else Path(data.root)
-    label_map = read_label_map(root / "label_map.txt")
+def _transforms(data: DataConfig) -> tuple[ClipTransform, ClipTransform]:
     a = data.augment
-    aug = ClipTransform(ClipTransformConfig(size=data.size, train=True, flip_p=a.flip_p, scale_range=a.scale_range,
-                                            brightness=a.brightness, contrast=a.contrast, saturation=a.saturation,
-                                            hue=a.hue))
-    plain = ClipTransform(ClipTransformConfig(size=data.size, train=False))
-    train_seqs = mot_split(root, "train", min_visibility=data.min_visibility)
-    val_seqs = mot_split(root, "val")
+    train = ClipTransform(ClipTransformConfig(
+        size=data.size, train=True, flip_p=a.flip_p, scale_range=a.scale_range, brightness=a.brightness,
+        contrast=a.contrast, saturation=a.saturation, hue=a.hue, zoom_out_p=a.zoom_out_p, zoom_out_max=a.zoom_out_max,
+        crop_p=a.crop_p, crop_min=a.crop_min, blur_p=a.blur_p, noise_std=a.noise_std))
+    return train, ClipTransform(ClipTransformConfig(size=data.size, train=False))
+
+
+def _from_sources(data: DataConfig, rank: int):
+    """Training and validation sequences of ``data.sources`` / ``data.val_sources``, with the
+    sampler's groups (clips per source and its weight are counted later) and a label map."""
+    from data.sources import load_source, source_label_map
+
+    span = (data.clip_len - 1) * data.stride + 1
+    for source in (*data.sources, *(data.val_sources or ())):
+        if source.kind == "synthetic":
+            ensure_synthetic(data, rank, source.root)
+    train = [(load_source(s, span, data.min_visibility, data.seed), s.weight) for s in data.sources]
+    val = [seq for s in data.val_sources or () for seq in load_source(s, span)]
+    if not val:
+        raise InputError("config: data.val_sources is empty: give the sequences (or frames) to validate on")
+    label_map = source_label_map([*data.sources, *(data.val_sources or ())])
+    if label_map is None and data.label_map:
+        label_map = read_label_map(ROOT / data.label_map if not Path(data.label_map).is_absolute() else data.label_map)
+    if label_map is None:
+        print("note: no source has action labels (and no data.label_map): the action head is left untrained", flush=True)
+        label_map = LabelMap({0: "unlabelled"})
+    return train, val, label_map
+
+
+def build_datasets(data: DataConfig, rank: int = 0):
+    """The training and validation clip datasets, the label map the action head learns, and the
+    sampler's groups ``[(clips, weight), ...]`` (one per training source). With
+    ``data.pseudo_labels`` (a ``scripts/pseudo_label.py`` working folder) the training sequences
+    it labelled learn its soft labels and its label map, and the validation labels are moved onto
+    that map by name."""
+    if data.sources:
+        groups, val_seqs, label_map = _from_sources(data, rank)
+    else:
+        root = ensure_synthetic(data, rank) if data.name == "synthetic" else Path(data.root)
+        label_map = read_label_map(root / "label_map.txt")
+        groups = [(mot_split(root, "train", min_visibility=data.min_visibility), 1.0)]
+        val_seqs = mot_split(root, "val")
     if data.pseudo_labels:
         pseudo_root = Path(data.pseudo_labels) if Path(data.pseudo_labels).is_absolute() else ROOT / data.pseudo_labels
-        train_seqs, pseudo_map = with_pseudo_labels(train_seqs, pseudo_root)
+        labelled, pseudo_map = with_pseudo_labels([s for seqs, _ in groups for s in seqs], pseudo_root)
+        sizes = [len(seqs) for seqs, _ in groups]
+        groups = [(labelled[sum(sizes[:k]):sum(sizes[:k + 1])], w) for k, (_, w) in enumerate(groups)]
         if [pseudo_map.names[i] for i in pseudo_map.ids()] != [label_map.names[i] for i in label_map.ids()]:
             val_seqs = [RenamedActions(s, label_map, pseudo_map) for s in val_seqs]
         label_map = pseudo_map
-    train_set = ClipDataset(train_seqs, clip_len=data.clip_len, stride=data.stride, clip_step=data.train_clip_step,
-                            transform=aug, seed=data.seed, num_actions=max(label_map.ids()) + 1)
+    train_aug, plain = _transforms(data)
+    num_actions = max(label_map.ids()) + 1
+    train_set = ClipDataset([s for seqs, _ in groups for s in seqs], clip_len=data.clip_len, stride=data.stride,
+                            clip_step=data.train_clip_step, transform=train_aug, seed=data.seed, num_actions=num_actions)
+    # Clips per source, in index order (the dataset lists them sequence by sequence).
+    clips_per_sequence = Counter(si for si, _ in train_set.index)
+    sampler_groups, first = [], 0
+    for seqs, weight in groups:
+        sampler_groups.append((sum(clips_per_sequence[k] for k in range(first, first + len(seqs))), weight))
+        first += len(seqs)
     # Validation keeps every box (AP ignores the barely visible ones) and does not overlap clips.
     val_set = ClipDataset(val_seqs, clip_len=data.clip_len, stride=data.stride, transform=plain,
-                          num_actions=max(label_map.ids()) + 1)
-    return train_set, val_set, label_map
+                          num_actions=num_actions)
+    return train_set, val_set, label_map, sampler_groups
 
 
 def _point_latest(run_dir: Path) -> None:
@@ -241,7 +283,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> Trainer:
     seed_everything(config.seed + rank)
     if rank == 0 and run_dir is None:  # before the data: a folder that cannot be made fails at once
         run_dir = _new_run_dir(config.runs_root, config.exp_name)
-    train_set, val_set, label_map = build_datasets(config.data, rank)
+    train_set, val_set, label_map, groups = build_datasets(config.data, rank)
     num_actions = max(label_map.ids()) + 1
     if config.expect_num_actions is not None and config.expect_num_actions != num_actions:
         raise InputError(f"--num-actions {config.expect_num_actions} does not match the {num_actions} actions of the "
@@ -251,7 +293,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> Trainer:
     criterion = build_criterion(config.loss, train_set.num_identities, model.reid_head.dim).to(device)
 
     bs = config.data.batch_size
-    sampler = ResumableSampler(len(train_set), bs, seed=config.seed, rank=rank, world=world)
+    sampler = ResumableSampler(len(train_set), bs, seed=config.seed, rank=rank, world=world, groups=groups)
     workers = config.data.num_workers
     # Loaders get generators of their own: by default each new iterator draws its seed from the
     # global RNG, so validating (or not) would change the dropout masks that follow and a resumed

@@ -54,23 +54,48 @@ class TrainerConfig:
 
 class ResumableSampler(Sampler):
     """Shuffled indices that depend only on (seed, epoch), split across ``world`` ranks, and able
-    to start part-way through an epoch, so a resumed run sees exactly the batches it would have."""
+    to start part-way through an epoch, so a resumed run sees exactly the batches it would have.
 
-    def __init__(self, length: int, batch_size: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world: int = 1):
-        self.length, self.batch_size, self.seed, self.shuffle = length, batch_size, seed, shuffle
+    ``groups`` mixes sources: ``[(size, weight), ...]`` in index order (the first ``size`` indices
+    are the first source's, and so on); an epoch then takes ``round(weight * size)`` clips from
+    each (a weight above 1 repeats a source's clips, below 1 uses a different part of it each epoch)."""
+
+    def __init__(self, length: int, batch_size: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world: int = 1,
+                 groups: list[tuple[int, float]] | None = None):
+        self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
         self.rank, self.world = rank, world
         self.epoch, self.start_batch = 0, 0
-        self.per_rank = math.ceil(length / world)
+        self.groups = groups or [(length, 1.0)]
+        if sum(size for size, _ in self.groups) != length or any(w < 0 for _, w in self.groups):
+            raise ValueError(f"groups {self.groups} must cover the {length} indices with weights >= 0")
+        self.length = sum(round(w * size) for size, w in self.groups)  # clips per epoch
+        self.per_rank = math.ceil(self.length / world)
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         self.epoch, self.start_batch = epoch, start_batch
 
-    def __iter__(self):
+    def _epoch_order(self) -> list[int]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        if self.groups == [(self.length, 1.0)]:  # one source: one permutation (the order runs had before mixing)
+            return torch.randperm(self.length, generator=g).tolist() if self.shuffle else list(range(self.length))
+        order, offset = [], 0
+        for size, weight in self.groups:
+            count = round(weight * size)
+            if self.shuffle:
+                # Whole shuffled passes over the source, then part of one more: each clip appears
+                # ``weight`` times, give or take one.
+                repeats = -(-count // size) if size else 0
+                picks = torch.cat([torch.randperm(size, generator=g) for _ in range(repeats)]) if repeats else torch.zeros(0)
+                order += (picks[:count].long() + offset).tolist()
+            else:
+                order += [offset + k % size for k in range(count)]
+            offset += size
         if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = torch.randperm(self.length, generator=g).tolist()
-        else:
-            order = list(range(self.length))
+            order = [order[k] for k in torch.randperm(len(order), generator=g).tolist()]
+        return order
+
+    def __iter__(self):
+        order = self._epoch_order()
         order += order[: self.per_rank * self.world - len(order)]  # pad so every rank has as many
         mine = order[self.rank::self.world]
         return iter(mine[self.start_batch * self.batch_size:])

@@ -1,0 +1,122 @@
+"""Training and validation data as a list of sources, mixed with a weight each
+(``data.sources`` / ``data.val_sources``; without them the config's ``data.root`` synthetic or
+MOTChallenge splits are used)::
+
+    sources:
+      - {kind: mot, root: /data/MOT17/train}                          # every sequence folder under it
+      - {kind: mot, root: ../shared/data/real/mot/PETS09-S2L1, frames: [1, 430]}   # one sequence, frames 1-430
+      - {kind: synthetic, root: data/generated/synthetic, split: train, weight: 0.5}
+      - {kind: crowdhuman, root: /data/CrowdHuman/Images, annotations: /data/CrowdHuman/annotation_train.odgt, weight: 0.5}
+      - {kind: coco, root: /data/coco/train2017, annotations: /data/coco/annotations/instances_train2017.json}
+      - {kind: clips, root: /data/UCF101, split: all, tracks: /data/UCF101_tracks}  # a clip-level action dataset
+
+A ``weight`` of 0.5 takes half of that source's clips each epoch (a different half each time), 2
+takes them twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from common.errors import InputError
+from data.formats.vicr import LabelMap, read_label_map
+from data.sequences import FrameRange, MotSequence, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: Literal["synthetic", "mot", "crowdhuman", "coco", "clips"]
+    root: str  # synthetic/mot: the dataset (split folders), a split folder, or one sequence; stills: the images;
+    #            clips: the action dataset (class folders, CSV files, or a JSON list: data/action_clips.py)
+    split: str | None = None  # synthetic/mot: the split folder under root (train, val, test)
+    frames: tuple[int, int] | None = None  # mot: MOT frames first-last (1-based, inclusive) of every sequence
+    annotations: str | None = None  # crowdhuman: the .odgt file; coco: the instances JSON
+    tracks: str | None = None  # clips: a folder of <video>.txt (MOT) or <video>.json (V-ICR) with each video's tracks
+    weight: float = 1.0
+
+    def check(self) -> None:
+        if self.weight < 0:
+            raise ValueError(f"weight must be >= 0, got {self.weight}")
+        if self.kind in ("crowdhuman", "coco") and not self.annotations:
+            raise ValueError(f"a {self.kind} source needs 'annotations'")
+        if self.kind == "clips" and not self.tracks:
+            raise ValueError("a clips source needs 'tracks': each video's tracks (scripts/pseudo_label.py "
+                             "--skip-recognition --checkpoint ... writes them)")
+        if self.frames is not None and not 1 <= self.frames[0] <= self.frames[1]:
+            raise ValueError(f"frames must be [first, last] with 1 <= first <= last, got {list(self.frames)}")
+
+
+def _path(text: str) -> Path:
+    path = Path(text)
+    return path if path.is_absolute() else ROOT / path
+
+
+def load_source(source: SourceConfig, clip_span: int, min_visibility: float = 0.0, seed: int = 0) -> list[Sequence]:
+    """The sequences of one source (stills: one short sequence per image, ``clip_span`` frames)."""
+    root = _path(source.root)
+    if source.kind in ("synthetic", "mot"):
+        folder = root / source.split if source.split else root
+        if (folder / "seqinfo.ini").is_file():
+            sequences = [MotSequence(folder, min_visibility=min_visibility)]
+        elif folder.is_dir():
+            sequences = [MotSequence(p, min_visibility=min_visibility) for p in sorted(folder.iterdir())
+                         if (p / "seqinfo.ini").is_file()]
+        else:
+            raise InputError(f"{folder}: {source.kind} source not found")
+        if not sequences:
+            raise InputError(f"{folder}: no sequence folders with a seqinfo.ini")
+        if source.frames is not None:
+            sequences = [FrameRange(s, source.frames[0], min(source.frames[1], len(s))) for s in sequences]
+        return sequences
+    if source.kind == "clips":
+        return _clip_sequences(source, root)
+    from data.stills import StillClipSequence, read_coco_persons, read_crowdhuman
+    read = read_crowdhuman if source.kind == "crowdhuman" else read_coco_persons
+    images = read(_path(source.annotations), root)
+    if not images:
+        raise InputError(f"{source.annotations}: no image with a person")
+    return [StillClipSequence(image, clip_span, seed=seed) for image in images]
+
+
+def _clip_videos(source: SourceConfig, root: Path):
+    from data.action_clips import read_action_dataset
+    videos = read_action_dataset(root)
+    split = [v for v in videos if source.split is None or v.split == source.split]
+    if not split:
+        raise InputError(f"{root}: no videos in split {source.split!r} (it has {', '.join(sorted({v.split for v in videos}))})")
+    return videos, split
+
+
+def _clip_sequences(source: SourceConfig, root: Path) -> list[Sequence]:
+    from data.action_clips import ActionClipSequence, action_label_map, read_tracks
+    videos, split = _clip_videos(source, root)
+    label_map = action_label_map(videos)
+    ids = {name: i for i, name in label_map.names.items()}
+    tracks_dir = _path(source.tracks)
+    sequences = []
+    for video in split:
+        path = next((tracks_dir / f"{video.path.stem}{ext}" for ext in (".txt", ".json")
+                     if (tracks_dir / f"{video.path.stem}{ext}").is_file()), None)
+        if path is None:
+            raise InputError(f"{tracks_dir}: no {video.path.stem}.txt or .json with the tracks of {video.path}")
+        sequences.append(ActionClipSequence(video, read_tracks(path), ids[video.label], len(label_map)))
+    return sequences
+
+
+def source_label_map(sources: list[SourceConfig]) -> LabelMap | None:
+    """The label map of the first source that has one: a synthetic benchmark's ``label_map.txt``,
+    or an action dataset's classes (sorted by name, over all its splits)."""
+    for source in sources:
+        if source.kind == "clips":
+            from data.action_clips import action_label_map
+            return action_label_map(_clip_videos(source, _path(source.root))[0])
+        if source.kind not in ("synthetic", "mot"):
+            continue
+        root = _path(source.root)
+        for candidate in (root / "label_map.txt", root.parent / "label_map.txt"):
+            if candidate.is_file():
+                return read_label_map(candidate)
+    return None

@@ -1,0 +1,50 @@
+"""Learning curves of a training run, from its TensorBoard logs, as one PNG: the losses, the
+validation metrics, the task weights and the learning rate (``scripts/plot_run.py``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.errors import InputError
+from common.io import atomic_path
+
+PANELS = (("training loss", ("loss/total", "loss/task_detection", "loss/task_reid", "loss/task_action")),
+          ("validation", ("val/det_ap50", "val/reid_rank1", "val/action_acc", "val/mean")),
+          ("task weights", ("task_weight/detection", "task_weight/reid", "task_weight/action")),
+          ("learning rate", ("lr",)))
+
+
+def read_scalars(run_dir: Path) -> dict[str, tuple[list[int], list[float]]]:
+    """``tag -> (steps, values)`` of every scalar the run logged."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    log_dir = run_dir / "tb"
+    if not log_dir.is_dir() or not any(log_dir.glob("events.out.tfevents.*")):
+        raise InputError(f"{run_dir}: no TensorBoard logs in tb/ (not a run folder of scripts/run_trainer.py?)")
+    events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0}).Reload()
+    return {tag: ([e.step for e in events.Scalars(tag)], [e.value for e in events.Scalars(tag)])
+            for tag in events.Tags()["scalars"]}
+
+
+def plot_curves(run_dir: Path, out: Path) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scalars = read_scalars(run_dir)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    for ax, (title, tags) in zip(axes.flat, PANELS):
+        for tag in tags:
+            if tag in scalars:
+                steps, values = scalars[tag]
+                ax.plot(steps, values, marker="o" if tag.startswith("val/") else None, markersize=3,
+                        label=tag.split("/", 1)[-1])
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.suptitle(run_dir.name)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    return out

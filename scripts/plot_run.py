@@ -1,0 +1,39 @@
+#!/usr/bin/env python
+"""Learning curves of a training run as a PNG (losses, validation metrics, task weights, learning
+rate), from its TensorBoard logs.
+
+    python scripts/plot_run.py runs/latest                 # writes runs/latest/curves.png
+    python scripts/plot_run.py runs/pets09_tiny-<time> --out docs/pets09_tiny_curves.png
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from common.cli import run_cli  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", type=Path, help="a run folder of scripts/run_trainer.py")
+    p.add_argument("--out", type=Path, help="PNG to write (default: <run_dir>/curves.png)")
+    return p.parse_args(argv)
+
+
+def run(args) -> None:
+    from evaluation.curves import plot_curves
+    print(f"wrote {plot_curves(args.run_dir, args.out or args.run_dir / 'curves.png')}")
+
+
+def main(argv=None) -> int:
+    return run_cli(run, parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
