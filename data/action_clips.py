@@ -25,8 +25,8 @@ import numpy as np
 
 from common.errors import FormatError, InputError
 from data.formats.vicr import LabelMap
-from data.sequences import FrameAnnotations, Sequence, _FrameSource
-from data.video import VIDEO_EXTENSIONS, VideoReader
+from data.sequences import FrameAnnotations, VideoSequence
+from data.video import VIDEO_EXTENSIONS
 
 SPLITS = ("train", "val", "test")
 
@@ -134,30 +134,19 @@ def read_tracks(path: Path) -> dict:
     return tracks_from_rows(read_mot_file(path))
 
 
-class ActionClipSequence(Sequence):
+class ActionClipSequence(VideoSequence):
     """One labelled video: its frames, every tracked person's box, and the video's action on its
     main person (the others unlabelled)."""
 
     def __init__(self, video: ActionVideo, tracks: dict, label_id: int, num_actions: int):
+        super().__init__(video.path)
         self.video, self.label_id, self.num_actions = video, label_id, num_actions
         self.name = video.path.stem
-        self._frames = _FrameSource(video=video.path)
-        reader = VideoReader(video.path)
-        self.width, self.height, self.fps = reader.width, reader.height, reader.fps or 25.0
-        self._length = len(reader)
-        reader.close()
         self.main = main_track(tracks)
         self._by_frame: dict[int, list[tuple[int, np.ndarray]]] = {}
         for track, items in tracks.items():
             for frame, box in items:
                 self._by_frame.setdefault(frame, []).append((track, box))
-
-    def __len__(self) -> int:
-        return self._length
-
-    def frame(self, index: int) -> np.ndarray:
-        self._check_index(index)
-        return self._frames.read(index)
 
     def annotations(self, index: int) -> FrameAnnotations:
         self._check_index(index)

@@ -297,19 +297,34 @@ class AvaSequence(Sequence):
         return self._by_frame.get(index, FrameAnnotations.empty(annotated=False))
 
 
-class VicrSequence(Sequence):
+class VideoSequence(Sequence):
+    """A sequence whose frames are a video file's (annotations from a subclass)."""
+
+    def __init__(self, video: str | os.PathLike, fps: float | None = None):
+        self._frames = _FrameSource(video=Path(video))
+        reader = self._frames._reader()
+        self.width, self.height = reader.width, reader.height
+        self.fps = fps or reader.fps or 25.0
+        self._length = len(reader)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def frame(self, index: int) -> np.ndarray:
+        self._check_index(index)
+        return self._frames.read(index)
+
+
+class VicrSequence(VideoSequence):
     """A video with V-ICR pseudo-labels (``output/<video>.json``), optionally with the VLM's
     per-second top-k candidates (``recognition_results.json``) as soft action targets."""
 
     def __init__(self, video: str | os.PathLike, labels: VicrVideoLabels, recognition: RecognitionResults | None = None):
-        self._frames = _FrameSource(video=Path(video))
-        reader = self._frames._reader()
+        super().__init__(video, fps=labels.video.fps)
         self.name = labels.video.name
-        self.width, self.height = reader.width, reader.height
         if (self.width, self.height) != (labels.video.width, labels.video.height):
             raise InputError(f"{video}: frames are {self.width}x{self.height} but the labels say "
                              f"{labels.video.width}x{labels.video.height}")
-        self.fps = labels.video.fps
         self.label_map = labels.labelmap if len(labels.labelmap) else (recognition.to_label_map() if recognition else None)
         if recognition is not None and self.label_map is not None:
             # Soft labels name the VLM's raw actions; the grouping that maps them to ids may live
@@ -318,7 +333,6 @@ class VicrSequence(Sequence):
                       for i, n in self.label_map.names.items()}
             self.label_map = LabelMap(dict(self.label_map.names), groups)
         self.num_actions = (max(self.label_map.ids()) + 1) if self.label_map else 0
-        self._length = len(reader)
         self._by_frame: dict[int, list] = {}
         for pid, person in labels.persons.items():
             track = int("".join(ch for ch in pid if ch.isdigit()) or -1)
@@ -329,13 +343,6 @@ class VicrSequence(Sequence):
                     soft = soft_label(tube.temporal_labels.get(int(f.timestamp), []), self.label_map)
                 action = f.action_id if f.action_id is not None and 0 <= f.action_id < max(self.num_actions, 1) else -1
                 self._by_frame.setdefault(f.frame_idx, []).append((f.bbox, track, action, soft))
-
-    def __len__(self) -> int:
-        return self._length
-
-    def frame(self, index: int) -> np.ndarray:
-        self._check_index(index)
-        return self._frames.read(index)
 
     def annotations(self, index: int) -> FrameAnnotations:
         self._check_index(index)
@@ -351,7 +358,25 @@ class VicrSequence(Sequence):
                                 np.array(actions, np.int64), soft if any(s is not None for s in softs) else None)
 
 
-class PseudoLabelledSequence(Sequence):
+class SequenceView(Sequence):
+    """Another sequence's frames and identities with its annotations changed by a subclass."""
+
+    def __init__(self, base: Sequence):
+        self.base = base
+        self.name, self.width, self.height, self.fps = base.name, base.width, base.height, base.fps
+        self.num_actions = base.num_actions
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def frame(self, index: int) -> np.ndarray:
+        return self.base.frame(index)
+
+    def track_ids(self) -> set[int]:
+        return self.base.track_ids()
+
+
+class PseudoLabelledSequence(SequenceView):
     """A sequence whose action targets are a VLM's: boxes and identities are the sequence's own,
     actions the soft per-second top-k of ``recognition_results.json`` for the same track ids
     (pseudo-labels made from the sequence's own tracks, ``scripts/pseudo_label.py --tracks gt``).
@@ -360,8 +385,8 @@ class PseudoLabelledSequence(Sequence):
     naming actions outside ``label_map`` are dropped and counted in ``unmapped``."""
 
     def __init__(self, base: Sequence, recognition: RecognitionResults, label_map: LabelMap):
-        self.base, self.label_map = base, label_map
-        self.name, self.width, self.height, self.fps = base.name, base.width, base.height, base.fps
+        super().__init__(base)
+        self.label_map = label_map
         self.num_actions = max(label_map.ids()) + 1
         known = label_map.name_to_id()
         self.unmapped = 0
@@ -377,15 +402,6 @@ class PseudoLabelledSequence(Sequence):
                 if soft is not None:
                     self._soft[(track, second)] = soft
 
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def frame(self, index: int) -> np.ndarray:
-        return self.base.frame(index)
-
-    def track_ids(self) -> set[int]:
-        return self.base.track_ids()
-
     def annotations(self, index: int) -> FrameAnnotations:
         ann = self.base.annotations(index)
         second = int(np.floor(index / self.fps + 1e-9))
@@ -397,26 +413,16 @@ class PseudoLabelledSequence(Sequence):
         return replace(ann, actions=np.full(len(ann.track_ids), -1, np.int64), soft_actions=soft)
 
 
-class RenamedActions(Sequence):
+class RenamedActions(SequenceView):
     """A sequence's action labels moved onto another label map by name (unlabelled where the name
     is not in it): validation labels of a dataset scored against a network trained on a
     pseudo-label map."""
 
     def __init__(self, base: Sequence, source: LabelMap, target: LabelMap):
-        self.base = base
-        self.name, self.width, self.height, self.fps = base.name, base.width, base.height, base.fps
+        super().__init__(base)
         lookup = target.name_to_id()
         self.num_actions = max(target.ids()) + 1
         self._to = {i: lookup.get(n.strip().lower(), -1) for i, n in source.names.items()}
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def frame(self, index: int) -> np.ndarray:
-        return self.base.frame(index)
-
-    def track_ids(self) -> set[int]:
-        return self.base.track_ids()
 
     def annotations(self, index: int) -> FrameAnnotations:
         ann = self.base.annotations(index)

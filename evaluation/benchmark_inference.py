@@ -44,28 +44,51 @@ def _frames(video: str, count: int):
 
 
 # ------------------------------------------------------------------------------ child runs
+def _onnx_model(model, config, spec, checkpoint, size, threads: int):
+    """``model`` exported (to a temporary folder; not timed) and loaded for ONNX Runtime."""
+    import tempfile
+
+    import torch
+
+    from models.checkpoint import FORMAT
+    from models.onnx_export import export_onnx
+    from tracking.onnx_runtime import OnnxStreamingModel
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
+    if checkpoint is None:  # random weights: a checkpoint file only to name the export's source
+        checkpoint = folder / "random.pt"
+        torch.save({"format": FORMAT, "model": model.state_dict()}, checkpoint)
+    export_onnx(model, config, spec, checkpoint, folder / "model.onnx", input_size=size, log=lambda m: None)
+    return OnnxStreamingModel(folder / "model.onnx", threads=threads)
+
+
 def child_ours(args) -> dict:
     import dataclasses
 
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from models.checkpoint import InferenceSpec
-    from models.mot_action_net import build_model
+    from models.checkpoint import InferenceSpec, load_model_from_checkpoint
+    from models.config import model_preset
+    from models.mot_action_net import MotActionNet
     from tracking.pipeline import Pipeline, PipelineOptions
 
     torch.set_num_threads(args.threads)
     size = (args.height, args.width)
     options = PipelineOptions(precision=args.precision, device="cpu")
     if args.checkpoint:
-        loaded = Pipeline.from_checkpoint(args.checkpoint, options)
-        pipeline = Pipeline(options=options, model=loaded.model, device=loaded.device,
-                            spec=dataclasses.replace(loaded.spec, input_size=size))
+        model, config, spec = load_model_from_checkpoint(args.checkpoint)
+        spec = dataclasses.replace(spec, input_size=size)
     else:
-        model = build_model(args.variant).eval()
+        config = model_preset(args.variant)
+        model = MotActionNet.from_config(config).eval()
         spec = InferenceSpec(action_names=tuple(f"action{i}" for i in range(model.num_actions)), input_size=size,
                              clip_len=8, stride=2)
-        pipeline = Pipeline(options=options, model=model, spec=spec, device=torch.device("cpu"))
+    eager = Pipeline(options=options, model=model, spec=spec, device=torch.device("cpu"))
+    pipeline = eager
+    if args.runtime == "onnxruntime":
+        pipeline = Pipeline(options=options, model=_onnx_model(model, config, spec, args.checkpoint, size, args.threads),
+                            spec=spec, device=torch.device("cpu"))
     session = pipeline.start(fps=10.0)
     total = args.warmup + args.frames
     detections, start = 0, None
@@ -76,10 +99,14 @@ def child_ours(args) -> dict:
         if n >= args.warmup:
             detections += len(result.detection_boxes)
     elapsed = time.perf_counter() - start
-    # FLOPs of one steady-state frame (the ring buffers are full by now).
-    frame = next(f for _, _, f in _frames(args.video, 1))
+    # FLOPs of one steady-state frame of the same network (counted on the eager path: the exported
+    # graphs do the same arithmetic).
+    counting = eager.start(fps=10.0)
+    frames = [f for _, _, f in _frames(args.video, spec.clip_len * spec.stride)]
+    for k, frame in enumerate(frames[:-1]):
+        counting.step(k, k / 10.0, frame)
     with FlopCounterMode(display=False) as counter:
-        session.step(total, total / 10.0, frame)
+        counting.step(len(frames) - 1, (len(frames) - 1) / 10.0, frames[-1])
     return {"fps": args.frames / elapsed, "gflops_per_frame": counter.get_total_flops() / 1e9,
             "detections_per_frame": detections / args.frames, "peak_rss_mb": _peak_rss_mb()}
 
@@ -94,6 +121,13 @@ def child_yolo(args) -> dict:
     torch_utils.NUM_THREADS = args.threads
     torch.set_num_threads(args.threads)
     model = YOLO("yolo11n.yaml")
+    if args.runtime == "onnxruntime":  # ultralytics' own export, run by its ONNX Runtime backend
+        import tempfile
+        folder = Path(tempfile.mkdtemp(prefix="bench-yolo-"))
+        model.save(folder / "yolo11n.pt")
+        exported = YOLO(folder / "yolo11n.pt").export(format="onnx", imgsz=(args.height, args.width), dynamic=False,
+                                                       simplify=False, verbose=False)
+        model = YOLO(exported, task="detect")
     total = args.warmup + args.frames
     start = None
     for n, (_, _, frame) in enumerate(_frames(args.video, total)):
@@ -107,9 +141,9 @@ def child_yolo(args) -> dict:
     return {"fps": args.frames / elapsed, "peak_rss_mb": _peak_rss_mb()}
 
 
-def _run_child(kind: str, args, variant: str = "", precision: str = "fp32") -> dict | str:
+def _run_child(kind: str, args, variant: str = "", precision: str = "fp32", runtime: str = "torch") -> dict | str:
     cmd = [sys.executable, "-m", "evaluation.benchmark_inference", "--child", kind, "--variant", variant or "tiny",
-           "--precision", precision, "--video", str(args.video), "--frames", str(args.frames), "--warmup",
+           "--precision", precision, "--runtime", runtime, "--video", str(args.video), "--frames", str(args.frames), "--warmup",
            str(args.warmup), "--threads", str(args.threads), "--width", str(args.width), "--height", str(args.height)]
     if args.checkpoint and kind == "ours":
         cmd += ["--checkpoint", str(args.checkpoint)]
@@ -122,10 +156,11 @@ def _run_child(kind: str, args, variant: str = "", precision: str = "fp32") -> d
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def end_to_end(args, precision: str, peak: float) -> dict:
-    """Every variant and YOLO11n at one precision, ``--repeat`` rounds over all of them (each
-    pipeline's fastest round counts, so a slow spell of the machine touches them alike instead
-    of whichever ran then): prints their table and ratios."""
+def end_to_end(args, precision: str, peak: float, runtime: str = "torch") -> dict:
+    """Every variant and YOLO11n at one precision and runtime (``torch`` eager, or
+    ``onnxruntime`` for ours and ultralytics' own ONNX export alike), ``--repeat`` rounds over all
+    of them (each pipeline's fastest round counts, so a slow spell of the machine touches them
+    alike instead of whichever ran then): prints their table and ratios."""
     kinds = [("ours", v) for v in args.variants.split(",")]
     if not args.no_yolo:
         try:
@@ -138,27 +173,28 @@ def end_to_end(args, precision: str, peak: float) -> dict:
         for kind, name in kinds:
             if isinstance(rows.get(name), str):
                 continue  # failed once: do not retry
-            r = _run_child(kind, args, name if kind == "ours" else "", precision)
+            r = _run_child(kind, args, name if kind == "ours" else "", precision, runtime)
             if isinstance(r, str) or name not in rows or r["fps"] > rows[name]["fps"]:
                 rows[name] = r
+    label = f"{runtime}, {precision}"
     print("| pipeline | fps | ms/frame | GFLOP/frame | GFLOP/s (% of matmul) | peak memory (MB) | detections/frame |")
     print("|---|---|---|---|---|---|---|")
     for kind, name in kinds:
         r = rows[name]
         if isinstance(r, str):
-            print(f"| {name} | failed: {r} | | | | | |")
+            print(f"| {name} ({label}) | failed: {r} | | | | | |")
         elif kind == "ours":
             achieved = r["gflops_per_frame"] * r["fps"]
-            print(f"| {name} + tracker ({precision}) | {r['fps']:.1f} | {1000 / r['fps']:.1f} | {r['gflops_per_frame']:.2f} | "
+            print(f"| {name} + tracker ({label}) | {r['fps']:.1f} | {1000 / r['fps']:.1f} | {r['gflops_per_frame']:.2f} | "
                   f"{achieved:.1f} ({100 * achieved / peak:.0f}%) | {r['peak_rss_mb']:.0f} | {r['detections_per_frame']:.1f} |")
         else:
-            print(f"| YOLO11n + ByteTrack (ultralytics, {precision}) | {r['fps']:.1f} | {1000 / r['fps']:.1f} | | | "
+            print(f"| YOLO11n + ByteTrack (ultralytics, {label}) | {r['fps']:.1f} | {1000 / r['fps']:.1f} | | | "
                   f"{r['peak_rss_mb']:.0f} | |")
     yolo = rows.get("yolo11n_bytetrack")
     if isinstance(yolo, dict):
         for variant in args.variants.split(","):
             if isinstance(rows.get(variant), dict):
-                print(f"{variant} ({precision}): {rows[variant]['fps'] / yolo['fps']:.2f}x YOLO11n + ByteTrack's fps ({precision})")
+                print(f"{variant} ({label}): {rows[variant]['fps'] / yolo['fps']:.2f}x YOLO11n + ByteTrack's fps ({label})")
     return rows
 
 
@@ -230,7 +266,7 @@ def action_head_ms(variant: str, tracks: int, threads: int, width: int, height: 
 def _child_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--child", required=True, choices=("ours", "yolo"))
-    for flag in ("--variant", "--precision", "--video", "--checkpoint"):
+    for flag in ("--variant", "--precision", "--video", "--checkpoint", "--runtime"):
         p.add_argument(flag)
     for flag in ("--frames", "--warmup", "--threads", "--width", "--height"):
         p.add_argument(flag, type=int)

@@ -71,7 +71,7 @@ class ModelConfig:
     fpn_separable: bool
     temporal: TemporalConfig
     head_depth: int
-    head_tower: Literal["gn", "separable"]
+    head_tower: Literal["gn", "bn", "separable"]
     head_kernel: int
     det_score: Literal["cls", "cls_quality"]
     det_nms: Literal["soft", "hard"]

@@ -43,6 +43,11 @@ class StreamState:
         """Every ``stride``-th buffered entry ending at the newest: the clip the heads were trained on."""
         return list(buffer)[::-1][:: self.stride][::-1]
 
+    def past_window(self, buffer: deque) -> list:
+        """The entries that, with a new frame appended, make the strided window ending at it: for
+        a runtime that computes the new frame's entry itself (the exported graph)."""
+        return list(buffer)[::-1][self.stride - 1:: self.stride][: self.clip_len - 1][::-1]
+
     def window_keys(self) -> list:
         """The keys (given to :meth:`MotActionNet.stream_step`) of the frames in the action window, oldest first."""
         return [entry[0] for entry in self.window(self.frames)]

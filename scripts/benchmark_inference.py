@@ -40,6 +40,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--height", type=int, default=384)
     p.add_argument("--precisions", default="fp32,bf16",
                    help="comma-separated: fp32, bf16 (bfloat16 autocast, for ours and YOLO11n alike)")
+    p.add_argument("--runtimes", default="torch",
+                   help="comma-separated: torch (eager), onnxruntime (ours exported by scripts/export.py, YOLO11n by "
+                        "ultralytics' own ONNX export; fp32 only)")
     p.add_argument("--repeat", type=int, default=3,
                    help="rounds over all pipelines; each one's fastest round counts (the machine's speed drifts)")
     p.add_argument("--no-yolo", action="store_true", help="skip the YOLO11n + ByteTrack row")
@@ -58,14 +61,18 @@ def run(args) -> dict:
     precisions = args.precisions.split(",")
     if not set(precisions) <= set(PRECISIONS):
         raise InputError(f"--precisions takes {' and/or '.join(PRECISIONS)}, got {args.precisions}")
+    runtimes = args.runtimes.split(",")
+    if not set(runtimes) <= {"torch", "onnxruntime"}:
+        raise InputError(f"--runtimes takes torch and/or onnxruntime, got {args.runtimes}")
     torch.set_num_threads(args.threads)
     report = {"threads": args.threads, "size": [args.width, args.height], "frames": args.frames, "end_to_end": {}}
-    for precision in precisions:
-        peak = matmul_gflops(args.threads, precision=precision)
-        report[f"matmul_gflops_{precision}"] = peak
-        print(f"\n{precision}: end to end on {args.video.name}: {args.frames} frames at {args.width}x{args.height}, "
-              f"{args.threads} threads; a {precision} matmul reaches {peak:.1f} GFLOP/s here")
-        report["end_to_end"][precision] = end_to_end(args, precision, peak)
+    for runtime in runtimes:
+        for precision in precisions if runtime == "torch" else ["fp32"]:
+            peak = report.get(f"matmul_gflops_{precision}") or matmul_gflops(args.threads, precision=precision)
+            report[f"matmul_gflops_{precision}"] = peak
+            print(f"\n{runtime}, {precision}: end to end on {args.video.name}: {args.frames} frames at "
+                  f"{args.width}x{args.height}, {args.threads} threads; a {precision} matmul reaches {peak:.1f} GFLOP/s here")
+            report["end_to_end"][f"{runtime}/{precision}"] = end_to_end(args, precision, peak, runtime)
     # Best of 3 (as benchmark_tracking does): one-off stalls of this shared machine otherwise show
     # up as a slower tracker.
     print("\n| association (tracker.update, best of 3) | 10 objects | 50 objects | 200 objects |")

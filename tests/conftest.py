@@ -47,3 +47,20 @@ def trained_checkpoint(small_dataset, tmp_path_factory) -> Path:
     trainer = build_trainer(compose_config(overrides), run_dir=runs / "run")
     trainer.fit()
     return runs / "run" / "last.pt"
+
+
+def he_initialised(net):
+    """``net`` with weights that make a wrong wiring visible: with the default init, deep features
+    hardly depend on the frame and a wrong window would go unnoticed, so convolutions get He init;
+    BatchNorm gets non-trivial statistics so folding it is really exercised; and the temporal
+    encoder, which starts as the identity (zero output projection), is made to use the past."""
+    import torch
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+        torch.nn.init.normal_(net.temporal.out_proj.weight, std=0.2)
+    return net

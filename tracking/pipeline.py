@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from common.device import PRECISIONS
+
+RUNTIMES = ("torch", "onnxruntime")
 from common.errors import InputError
 from tracking.recorder import TrackRecorder
 from tracking.tracker import Track, Tracker, TrackerConfig
@@ -35,6 +37,8 @@ class PipelineOptions:
     conf_threshold: float | None = None
     precision: str = "fp32"
     device: str = "auto"
+    runtime: str = "torch"  # torch | onnxruntime (the graphs scripts/export.py wrote)
+    onnx: str | None = None  # the exported model.onnx (default: the checkpoint's name with .onnx)
 
     @property
     def detection_threshold(self) -> float:
@@ -54,6 +58,10 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, network: bool = True
                         help=f"a new track needs a detection at or above this score (default {defaults.new_track_score})")
     if network:
         parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+        parser.add_argument("--runtime", choices=RUNTIMES, default="torch",
+                            help="torch, or onnxruntime on the graphs scripts/export.py wrote (CPU; the deploy extra)")
+        parser.add_argument("--onnx", help="with --runtime onnxruntime: the exported model.onnx (default: the "
+                                           "checkpoint's path with .onnx)")
         parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                             help="bf16: the network under bfloat16 autocast, 1.2-1.5x faster on CPUs with "
                                  "AVX512-BF16 or AMX, same accuracy (README: inference speed)")
@@ -70,8 +78,13 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
     conf = args.conf_threshold
     low = TrackerConfig().low_score if conf is None else conf
     tracker = TrackerConfig(high_score=high, new_track_score=args.track_new, low_score=min(low, high))
+    runtime = getattr(args, "runtime", "torch")
+    if getattr(args, "onnx", None) and runtime != "onnxruntime":
+        raise InputError("--onnx is read by --runtime onnxruntime")
+    if runtime == "onnxruntime" and getattr(args, "precision", "fp32") != "fp32":
+        raise InputError("--runtime onnxruntime runs the exported fp32 graphs: drop --precision")
     return PipelineOptions(tracker=tracker, conf_threshold=conf, precision=getattr(args, "precision", "fp32"),
-                           device=getattr(args, "device", "auto"))
+                           device=getattr(args, "device", "auto"), runtime=runtime, onnx=getattr(args, "onnx", None))
 
 
 @dataclass
@@ -139,8 +152,19 @@ class Pipeline:
         options = options or PipelineOptions()
         if options.precision not in PRECISIONS:
             raise InputError(f"precision {options.precision!r}: expected one of {', '.join(PRECISIONS)}")
-        device = resolve_device(options.device)
+        onnx_runtime = options.runtime == "onnxruntime"
+        device = resolve_device("cpu" if onnx_runtime and options.device == "auto" else options.device)
         model, _, spec = load_model_from_checkpoint(path, device)
+        if onnx_runtime:
+            from pathlib import Path
+
+            from tracking.onnx_runtime import OnnxStreamingModel
+            if device.type != "cpu":
+                raise InputError("--runtime onnxruntime runs on the CPU: use --device cpu")
+            onnx = options.onnx or str(Path(path).with_suffix(".onnx"))
+            if not Path(onnx).is_file():
+                raise InputError(f"{onnx}: no exported model (scripts/export.py --checkpoint {path} --out {onnx})")
+            model = OnnxStreamingModel(onnx, checkpoint=path, input_size=spec.input_size)
         return cls(options=options, model=model, spec=spec, device=device)
 
     @classmethod

@@ -90,11 +90,16 @@ class StreamingEngine:
                  action_every: int = 1, fuse: bool = True, precision: str = "fp32"):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        # A private copy with BatchNorm folded into the convolutions (same outputs, less work per
-        # frame); the caller's model is left as it was.
-        self.model = fuse_conv_bn(copy.deepcopy(model).eval()) if fuse else model.eval()
-        # channels-last convolutions run the GroupNorm head about a third faster on CPU (measured).
-        self.model.to(device=device, memory_format=torch.channels_last)
+        if isinstance(model, torch.nn.Module):
+            # A private copy with BatchNorm folded into the convolutions (same outputs, less work
+            # per frame); the caller's model is left as it was.
+            self.model = fuse_conv_bn(copy.deepcopy(model).eval()) if fuse else model.eval()
+            # channels-last convolutions run the GroupNorm head about a third faster on CPU (measured).
+            self.model.to(device=device, memory_format=torch.channels_last)
+        else:  # another runtime with the same streaming step (tracking.onnx_runtime.OnnxStreamingModel)
+            if precision != "fp32":
+                raise ValueError(f"precision {precision}: the ONNX Runtime path runs the exported fp32 graphs")
+            self.model = model
         self.tracker, self.input_size, self.device = tracker, tuple(input_size), torch.device(device)
         self.precision = precision
         if precision == "bf16" and not native_bf16(self.device):
@@ -126,7 +131,7 @@ class StreamingEngine:
         image = self.letterbox.image(frame)
         x = torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).to(self.device)
         x = x.permute(2, 0, 1).float().div_(255.0)[None]  # (H, W, 3) -> (1, 3, H, W)
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last) if isinstance(self.model, torch.nn.Module) else x.contiguous()
         # Frames are keyed like the tracks' histories, by the tracker's frame count: the caller's
         # index skips where a video had undecodable frames.
         out = self.model.stream_step(x, self.state, key=self.tracker.frame_index + 1, score_threshold=self.conf_threshold,

@@ -71,10 +71,11 @@ class ActionHead(nn.Module):
         image_index = torch.arange(B * T, device=boxes.device, dtype=boxes.dtype).reshape(B, T, 1).expand(B, T, N)
         rois = torch.cat([image_index[..., None], boxes], dim=-1).reshape(-1, 5)  # (B*T*N, 5)
         pooled = roi_align(features, rois, self.pool, spatial_scale=1.0 / self.stride, sampling_ratio=2, aligned=True)
-        pooled = pooled.flatten(1).reshape(B, T, N, -1) * mask[..., None]  # (B, T, N, C*ph*pw)
+        # Explicit sizes (no -1) so an exported graph keeps them when T and N change.
+        pooled = pooled.flatten(1).reshape(B, T, N, self.embed[0].in_features) * mask[..., None]  # (B, T, N, C*ph*pw)
         motion = box_motion_features(boxes, mask) * MOTION_SCALE.to(boxes.device)
         x = self.embed(pooled) + self.motion_embed(motion)  # (B, T, N, hidden)
-        x = x.permute(0, 2, 1, 3).reshape(B * N, T, -1)  # (B*N, T, hidden)
+        x = x.permute(0, 2, 1, 3).reshape(B * N, T, self.lstm.input_size)  # (B*N, T, hidden)
         h, _ = self.lstm(x)  # (B*N, T, out)
         # Temporal attention: each frame gathers context from the frames where the person is present
         # (only earlier ones when streaming).
@@ -87,4 +88,4 @@ class ActionHead(nn.Module):
         weights = torch.nan_to_num(scores.softmax(dim=-1), nan=0.0)  # rows with no allowed frame -> 0
         context = weights @ h  # (B*N, T, out)
         logits = self.classifier(torch.cat([h, context], dim=-1))  # (B*N, T, A)
-        return logits.reshape(B, N, T, -1).permute(0, 2, 1, 3)  # (B, T, N, A)
+        return logits.reshape(B, N, T, self.num_actions).permute(0, 2, 1, 3)  # (B, T, N, A)

@@ -9,7 +9,7 @@ from torch import nn
 from torchvision.ops import batched_nms
 
 from common.boxes import iou_one_to_many
-from models.layers import SeparableConvBNAct
+from models.layers import ConvBNAct, SeparableConvBNAct
 
 
 class Scale(nn.Module):
@@ -33,6 +33,13 @@ def _separable_towers(channels: int, depth: int, levels: int, kernel: int) -> nn
     across them would normalise each level with the others' running statistics at inference."""
     return nn.ModuleList(nn.Sequential(*(SeparableConvBNAct(channels, channels, kernel) for _ in range(depth)))
                          for _ in range(levels))
+
+
+def _dense_bn_towers(channels: int, depth: int, levels: int) -> nn.ModuleList:
+    """FCOS's dense 3x3 towers with BatchNorm instead of GroupNorm, one per level (as above): the
+    same capacity, and at inference the BatchNorm folds into the convolutions, where GroupNorm costs
+    a pass over every map."""
+    return nn.ModuleList(nn.Sequential(*(ConvBNAct(channels, channels, 3) for _ in range(depth))) for _ in range(levels))
 
 
 def level_points(shapes: list[tuple[int, int]], strides: tuple[int, ...], device) -> list[torch.Tensor]:
@@ -62,7 +69,8 @@ class DetectionHead(nn.Module):
     :func:`postprocess_detections`.
 
     ``tower`` says what the classification and regression towers are made of: ``"gn"`` (FCOS:
-    dense 3x3 convs with GroupNorm, shared by the levels) or ``"separable"`` (depthwise-separable
+    dense 3x3 convs with GroupNorm, shared by the levels), ``"bn"`` (the same dense convs with
+    BatchNorm, one tower per level, folded into the convs at inference) or ``"separable"`` (depthwise-separable
     convs with BatchNorm, one tower per level, as YOLOv8/11 do; BatchNorm folds into the convs at
     inference, and the towers cost about a third of the GroupNorm ones per frame). ``tower_kernel``
     is the depthwise kernel of the separable towers (5 widens the receptive field for about the
@@ -71,7 +79,7 @@ class DetectionHead(nn.Module):
 
     SCORES = ("cls_quality", "cls")
     NMS = ("hard", "soft")
-    TOWERS = ("gn", "separable")
+    TOWERS = ("gn", "bn", "separable")
 
     def __init__(self, in_channels: int, num_classes: int = 1, tower_depth: int = 2, strides=(8, 16, 32),
                  prior_prob: float = 0.01, score: str = "cls_quality", nms: str = "hard", soft_sigma: float = 0.5,
@@ -88,6 +96,9 @@ class DetectionHead(nn.Module):
         if tower == "gn":
             self.cls_tower = _tower(in_channels, tower_depth)
             self.reg_tower = _tower(in_channels, tower_depth)
+        elif tower == "bn":
+            self.cls_towers = _dense_bn_towers(in_channels, tower_depth, len(self.strides))
+            self.reg_towers = _dense_bn_towers(in_channels, tower_depth, len(self.strides))
         else:
             self.cls_towers = _separable_towers(in_channels, tower_depth, len(self.strides), tower_kernel)
             self.reg_towers = _separable_towers(in_channels, tower_depth, len(self.strides), tower_kernel)

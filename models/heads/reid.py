@@ -35,5 +35,9 @@ class ReIDHead(nn.Module):
             raise ValueError(f"rois must be (K, 5) [image index, x1, y1, x2, y2], got {tuple(rois.shape)}")
         if len(rois) == 0:
             return reid_map.new_zeros((0, self.dim))
+        return self.embed_rois(reid_map, rois)
+
+    def embed_rois(self, reid_map: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        """:meth:`embed` for at least one roi, without the checks (what an exported graph runs)."""
         pooled = roi_align(reid_map, rois, self.pool, spatial_scale=1.0 / self.stride, sampling_ratio=2, aligned=True)
         return F.normalize(self.project(pooled), dim=1)  # (K, dim)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from models.mot_action_net import build_model
+from tests.conftest import he_initialised
 from tracking.streaming import Letterbox, StreamingEngine
 from tracking.tracker import Tracker
 
@@ -25,20 +26,7 @@ def _head_outputs(engine) -> list[dict]:
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    net = build_model("tiny", num_actions=3).eval()
-    with torch.no_grad():
-        for m in net.modules():
-            # With the default init, deep features hardly depend on the frame, and a wrong window
-            # would go unnoticed; He init keeps them apart.
-            if isinstance(m, torch.nn.Conv2d):
-                torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            # Non-trivial BatchNorm statistics, so folding them is really exercised.
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-        # The temporal encoder starts as identity (zero output projection): make the past matter.
-        torch.nn.init.normal_(net.temporal.out_proj.weight, std=0.2)
-    return net
+    return he_initialised(build_model("tiny", num_actions=3).eval())
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,128 @@
+"""The exported graphs equal the PyTorch streaming step (random He-initialised weights, so a wrong
+wiring fails) at two input sizes and 0, 1 and 5 tubes; the ONNX Runtime engine tracks like the
+eager one; a file from another checkpoint or input size is refused in one line."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+from common.errors import InputError  # noqa: E402
+from models.checkpoint import FORMAT, InferenceSpec  # noqa: E402
+from models.config import model_preset  # noqa: E402
+from models.mot_action_net import MotActionNet, StreamState  # noqa: E402
+from models.onnx_export import export_onnx  # noqa: E402
+from tracking.onnx_runtime import OnnxStreamingModel  # noqa: E402
+from tracking.streaming import StreamingEngine  # noqa: E402
+from tests.conftest import he_initialised  # noqa: E402
+from tracking.tracker import Tracker  # noqa: E402
+
+SPEC = InferenceSpec(("a", "b", "c"), (128, 192), 4, 2)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    torch.manual_seed(0)
+    config = model_preset("tiny", num_actions=3)
+    net = he_initialised(MotActionNet.from_config(config).eval())
+    folder = tmp_path_factory.mktemp("onnx")
+    checkpoint = folder / "best.pt"
+    torch.save({"format": FORMAT, "model": net.state_dict()}, checkpoint)
+    export_onnx(net, config, SPEC, checkpoint, folder / "best.onnx", log=lambda m: None)
+    return net, checkpoint, folder / "best.onnx"
+
+
+@pytest.mark.parametrize("size", [(128, 192), (192, 256)])
+def test_graphs_equal_the_pytorch_streaming_step(exported, size):
+    from models.onnx_export import _Embed, _Frame
+    net, checkpoint, onnx = exported
+    runtime = OnnxStreamingModel(onnx, checkpoint=checkpoint)
+    eager = copy.deepcopy(net)
+    frame_graph, embed_graph = runtime.sessions["frame"], runtime.sessions["embed"]
+    rng = np.random.default_rng(1)
+    c5 = eager.backbone.out_channels[-1]
+    for past in (0, 1, 3):  # the window filling up
+        image = torch.from_numpy(rng.random((1, 3, *size), dtype=np.float32))
+        window = torch.from_numpy(rng.normal(size=(1, past, c5, size[0] // 32, size[1] // 32)).astype(np.float32))
+        with torch.no_grad():
+            want = _Frame(eager)(image, window)
+        got = frame_graph.run(None, {"image": image.numpy(), "c5_past": window.numpy()})
+        for name, a, b in zip(("cls_logits", "box_ltrb", "centerness", "reid_map", "action_features", "c5"), got, want):
+            np.testing.assert_allclose(a, b.numpy(), rtol=1e-3, atol=1e-3 * float(b.abs().max()), err_msg=name)
+    rois = torch.tensor([[0.0, 10, 12, 50, 100], [0.0, 60, 5, 90, 70], [0.0, 0, 0, 8, 8]])
+    reid_map = want[3]
+    with torch.no_grad():
+        embedded = _Embed(eager)(reid_map, rois)
+    (got,) = embed_graph.run(None, {"reid_map": reid_map.numpy(), "rois": rois.numpy()})
+    np.testing.assert_allclose(got, embedded.numpy(), rtol=1e-3, atol=1e-5)
+    # The tube step, through the runtime's stream_actions, for 1 and 5 tubes over a filled window.
+    states = {"torch": StreamState(4, 2), "onnx": StreamState(4, 2)}
+    for k in range(7):
+        image = torch.from_numpy(rng.random((1, 3, *size), dtype=np.float32))
+        with torch.no_grad():
+            eager.stream_step(image, states["torch"], key=k, score_threshold=0.5)
+        runtime.stream_step(image, states["onnx"], key=k, score_threshold=0.5)
+    for tubes in (1, 5):
+        boxes = torch.tensor([20.0, 10, 60, 110]).repeat(1, 4, tubes, 1) + torch.arange(tubes).float()[None, None, :, None] * 9
+        mask = torch.ones(1, 4, tubes, dtype=torch.bool)
+        mask[0, 0, 0] = False
+        with torch.no_grad():
+            want = eager.stream_actions(states["torch"], boxes, mask)
+        torch.testing.assert_close(runtime.stream_actions(states["onnx"], boxes, mask), want, rtol=1e-4, atol=1e-5)
+
+
+def test_the_onnx_engine_tracks_as_the_eager_one_even_with_nobody(exported):
+    net, checkpoint, onnx = exported
+    rng = np.random.default_rng(2)
+    frames = [rng.integers(0, 256, (96, 160, 3), dtype=np.uint8) for _ in range(5)]
+    results = {}
+    for name, model in (("torch", net), ("onnx", OnnxStreamingModel(onnx, checkpoint=checkpoint))):
+        engine = StreamingEngine(model=model, tracker=Tracker(fps=10.0), input_size=(128, 192), clip_len=4, stride=2,
+                                 conf_threshold=0.99)  # a high threshold: no detection, no track, no tube
+        results[name] = [engine.process(f, k, k / 10) for k, f in enumerate(frames)]
+    for a, b in zip(results["torch"], results["onnx"]):
+        assert len(a.tracks) == len(b.tracks) == 0
+        np.testing.assert_allclose(a.detection_scores, b.detection_scores, atol=1e-4)
+
+
+def test_a_file_from_another_checkpoint_or_size_is_refused(exported, tmp_path):
+    net, checkpoint, onnx = exported
+    other = tmp_path / "other.pt"
+    other.write_bytes(checkpoint.read_bytes() + b"x")
+    with pytest.raises(InputError, match="exported from another checkpoint than"):
+        OnnxStreamingModel(onnx, checkpoint=other)
+    with pytest.raises(InputError, match=r"exported for input size \[128, 192\], asked \[256, 320\]"):
+        OnnxStreamingModel(onnx, input_size=(256, 320))
+    lone = tmp_path / "lone.onnx"
+    lone.write_bytes(onnx.read_bytes())
+    with pytest.raises(InputError, match="the embed graph of .* is missing"):
+        OnnxStreamingModel(lone)
+
+
+@pytest.mark.slow
+def test_evaluate_with_onnxruntime_matches_eager(trained_checkpoint, small_dataset, tmp_path):
+    """evaluate.py on a short synthetic split: the ONNX Runtime path's MOTA and IDF1 within 0.5 of
+    the eager path's (they are the same arithmetic; float rounding may flip a threshold)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    export = subprocess.run([sys.executable, str(root / "scripts" / "export.py"), "--checkpoint", str(trained_checkpoint),
+                             "--out", str(tmp_path / "m.onnx")], capture_output=True, text=True, timeout=900)
+    assert export.returncode == 0, export.stderr[-2000:]
+    metrics = {}
+    for runtime in ("torch", "onnxruntime"):
+        extra = ["--runtime", runtime] + (["--onnx", str(tmp_path / "m.onnx")] if runtime == "onnxruntime" else [])
+        result = subprocess.run([sys.executable, str(root / "scripts" / "evaluate.py"), "--checkpoint",
+                                 str(trained_checkpoint), "--dataset", str(small_dataset), "--split", "test",
+                                 "--out-dir", str(tmp_path / runtime), "--no-plots", "--conf-threshold", "0.01",
+                                 "--track-high", "0.02", "--track-new", "0.02", *extra],
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-2000:]
+        metrics[runtime] = json.loads((tmp_path / runtime / "metrics.json").read_text())["metrics"]["COMBINED"]
+    for key in ("mota", "idf1"):
+        assert abs(metrics["torch"][key] - metrics["onnxruntime"][key]) <= 0.5, key
