@@ -178,6 +178,14 @@ class FrameStream:
             self._cap, self._pending = reader._cap, reader._pending
             known = reader.fps or None
             self.frame_count, self.name, origin = reader.frame_count, Path(spec).stem, "container"
+            # A video inside a MOTChallenge sequence folder (PETS09-S2L1/vtest.avi): the sequence's
+            # frame rate is the one its annotations use (the AVI header says 10, MOTChallenge 7).
+            info = _seqinfo_near(Path(spec).parent) if fps is None else None
+            if info is not None and info.frame_rate and info.frame_rate != known:
+                if known:
+                    self.log(f"{spec}: the container says {known:g} fps, the sequence's seqinfo.ini "
+                             f"{info.frame_rate:g}: using {info.frame_rate:g}")
+                known, origin = info.frame_rate, "seqinfo"
         if fps is not None:
             self.fps, self.fps_source = float(fps), "given"
         elif known:

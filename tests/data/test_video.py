@@ -70,3 +70,14 @@ def test_corrupt_frame_mid_stream_is_skipped_and_counted(tmp_path):
     assert frames[2][1] == pytest.approx(3 / 5)
     assert int(frames[3][2].mean()) == pytest.approx(160, abs=2)
     assert stream.skipped == 1
+
+
+@pytest.mark.real_data
+def test_a_sequence_video_takes_the_sequences_frame_rate(real_data):
+    from data.video import FrameStream
+    notes = []
+    stream = FrameStream(real_data / "mot" / "PETS09-S2L1" / "vtest.avi", log=notes.append)
+    assert stream.fps == 7.0 and stream.fps_source == "seqinfo"  # the AVI header says 10
+    assert notes == [f"{real_data / 'mot' / 'PETS09-S2L1' / 'vtest.avi'}: the container says 10 fps, the "
+                     "sequence's seqinfo.ini 7: using 7"]
+    assert FrameStream(real_data / "mot" / "PETS09-S2L1" / "vtest.avi", fps=10).fps == 10.0
