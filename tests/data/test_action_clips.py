@@ -125,3 +125,31 @@ def test_clip_and_video_accuracy_of_a_checkpoint(trained_checkpoint, small_datas
     assert report["video_acc1"] in (0.0, 50.0) and report["clip_acc1"] in (0.0, 50.0)
     assert report["video_acc5"] >= report["video_acc1"]
     assert "clips" in result.stdout and "Acc@1" in result.stdout
+
+
+@pytest.mark.real_data
+def test_real_clips_as_a_class_folder_dataset(real_data, tmp_path):
+    """The real UCF101/Kinetics clips as a user's class-folder copy: indexed with their labels,
+    checked clean, a truncated copy caught, and each frame's main person carrying the label."""
+    clips = {"ApplyEyeMakeup": "ApplyEyeMakeup_test.avi", "arm_wrestling": "arm_wrestling_demo.mp4",
+             "cleaning_pool": "cleaning_pool_test.mp4"}
+    data = tmp_path / "data"
+    for label, name in clips.items():
+        (data / label).mkdir(parents=True)
+        (data / label / name).symlink_to(real_data / "action" / name)
+    videos = read_action_dataset(data)
+    assert [(v.label, v.path.name, v.split) for v in videos] == [(k, v, "all") for k, v in sorted(clips.items())]
+    check = [sys.executable, str(ROOT / "scripts" / "download_data.py"), "--check", str(data)]
+    clean = subprocess.run(check, capture_output=True, text=True, timeout=300)
+    assert clean.returncode == 0 and "checked 3 videos" in clean.stdout and "0 bad" in clean.stdout, clean.stdout
+    whole = (real_data / "action" / "cleaning_pool_test.mp4").read_bytes()
+    (data / "cleaning_pool" / "cut.mp4").write_bytes(whole[: len(whole) * 2 // 3])
+    cut = subprocess.run(check, capture_output=True, text=True, timeout=300)
+    assert cut.returncode == 1 and "cut.mp4" in cut.stdout and "1 bad" in cut.stdout, cut.stdout
+
+    video = videos[0]  # ApplyEyeMakeup: one face close up, plus a made-up small bystander
+    seq = ActionClipSequence(video, {7: [(k, np.array([40.0, 20, 260, 230])) for k in range(20)],
+                                     9: [(k, np.array([0.0, 0, 20, 40])) for k in range(5)]}, label_id=0, num_actions=3)
+    assert len(seq) > 20 and seq.frame(0).shape == (240, 320, 3)
+    assert dict(zip(seq.annotations(3).track_ids.tolist(), seq.annotations(3).actions.tolist())) == {7: 0, 9: -1}
+    assert len(seq.annotations(25).boxes) == 0
