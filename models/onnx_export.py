@@ -19,10 +19,13 @@ refuses a file that does not belong to the checkpoint it is given.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
+import logging
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -84,6 +87,23 @@ class _Tubes(nn.Module):
         return self.action.from_features(features, boxes, mask)
 
 
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter's own deprecation notices and onnxscript's constant-folding log lines say
+    nothing about the user's model; a screen of them reads like a failure."""
+    folding = logging.getLogger("onnxscript")
+    level = folding.level
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", message="The tensor attributes .* were assigned during export")
+        warnings.filterwarnings("ignore", message="# The axis name: .* will not be used")
+        folding.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            folding.setLevel(level)
+
+
 def export_onnx(model, config, spec, checkpoint: str | os.PathLike, out: str | os.PathLike,
                 input_size: tuple[int, int] | None = None, log=print) -> dict[str, Path]:
     """Writes the three graphs of ``model`` (a :class:`MotActionNet` in eval mode) next to ``out``."""
@@ -124,8 +144,9 @@ def export_onnx(model, config, spec, checkpoint: str | os.PathLike, out: str | o
     paths = graph_paths(out)
     for name, (module, args, inputs, outputs, dynamic) in examples.items():
         log(f"exporting the {name} graph ...")
-        program = torch.onnx.export(module.eval(), args, input_names=inputs, output_names=outputs,
-                                    dynamic_shapes=dynamic, dynamo=True, verbose=False)
+        with _quiet_exporter():
+            program = torch.onnx.export(module.eval(), args, input_names=inputs, output_names=outputs,
+                                        dynamic_shapes=dynamic, dynamo=True, verbose=False)
         proto = program.model_proto
         entry = proto.metadata_props.add()
         entry.key, entry.value = "mot_action", json.dumps({**meta, "graph": name})
