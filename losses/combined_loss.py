@@ -14,7 +14,8 @@ TASK_TERMS = {"detection": ("det_cls", "det_box", "det_ctr"), "reid": ("reid_id"
 
 
 class MultiTaskLoss(nn.Module):
-    """``total = sum_i exp(-s_i) * L_i + s_i`` over the tasks, ``s_i = log sigma_i^2`` learned.
+    """``total = sum_i exp(-s_i) * L_i + s_i`` over the tasks, ``s_i = log sigma_i^2`` learned; a
+    task without targets in the batch adds no ``s_i`` (its ``L_i`` is zero).
 
     The ``log_vars`` are parameters of this module: the trainer puts them in the optimizer, saves
     them in checkpoints and logs ``exp(-s_i)`` (the task weights) every step.
@@ -43,11 +44,20 @@ class MultiTaskLoss(nn.Module):
         ids = batch["identities"][:, None, :].expand(B, T, N)  # (B, T, N)
         keep = mask & (ids >= 0)
         terms.update(self.reid(outputs["embeddings"][keep], ids[keep]))
-        terms.update(self.action(outputs["action_logits"], batch["actions"], batch.get("soft_actions")))
+        soft = batch.get("soft_actions")
+        terms.update(self.action(outputs["action_logits"], batch["actions"], soft))
+        # A task with no target in this batch (real footage has no action labels; a still image has no
+        # identities) adds no s_i: alone, that term would push s_i down step after step and inflate the
+        # task's weight for the batches that do carry its targets.
+        supervised = {"detection": bool(batch["annotated"].any()), "reid": bool(keep.any()),
+                      "action": bool((batch["actions"] >= 0).any()) or (soft is not None and bool((soft.sum(-1) > 0).any()))}
         total = 0.0
         for task, s in zip(TASKS, self.log_vars):
             task_loss = sum(terms[k] for k in TASK_TERMS[task] if k in terms)
             terms[f"task_{task}"] = task_loss.detach()
-            total = total + (torch.exp(-s) * task_loss + s if self.adaptive else task_loss)
+            if not self.adaptive:
+                total = total + task_loss
+            else:
+                total = total + torch.exp(-s) * task_loss + (s if supervised[task] else 0.0)
         terms["total"] = total
         return terms

@@ -152,6 +152,27 @@ def test_uncertainty_weights_get_gradients_and_change():
     assert torch.allclose(plain["total"], sum(plain[f"task_{t}"] for t in TASKS))
 
 
+def test_a_task_without_targets_leaves_its_weight_alone():
+    """Real footage has no action labels: the action term is zero and its s must not drift (before
+    the fix its weight grew from 1.0 to 2.8 over a PETS09 run, with nothing to learn)."""
+    from models.mot_action_net import build_model
+    torch.manual_seed(0)
+    model = build_model("tiny", num_actions=4)
+    crit = MultiTaskLoss(detection=DetectionLoss(), reid=ReIDLoss(2), action=ActionLoss())
+    batch = _batch()
+    batch["actions"] = torch.full_like(batch["actions"], -1)
+    terms = crit(model(batch["frames"], batch["boxes"], batch["mask"]), batch)
+    assert terms["task_action"].item() == 0.0
+    terms["total"].backward()
+    grad = dict(zip(TASKS, crit.log_vars.grad))
+    assert grad["action"].item() == 0.0 and grad["detection"].item() != 0.0 and grad["reid"].item() != 0.0
+    # soft targets alone count as targets
+    crit.zero_grad()
+    batch["soft_actions"][0, :, 0] = torch.tensor([0.7, 0.1, 0.1, 0.1])
+    crit(model(batch["frames"], batch["boxes"], batch["mask"]), batch)["total"].backward()
+    assert crit.log_vars.grad[TASKS.index("action")].item() != 0.0
+
+
 def test_soft_targets_can_be_sharpened():
     from losses.action_loss import ActionLoss
     logits = torch.zeros(1, 3)
