@@ -173,7 +173,10 @@ class Pipeline:
 
     @property
     def action_names(self) -> list[str]:
-        return list(self.spec.action_names) if self.spec is not None else []
+        """The actions the model tells apart; none for a model trained without action labels (its
+        head has a single class, whose probability is always 1)."""
+        names = list(self.spec.action_names) if self.spec is not None else []
+        return names if len(names) > 1 else []
 
     def start(self, *, fps: float, name: str = "video", width: int = 0, height: int = 0) -> Session:
         tracker = Tracker(self.options.tracker, fps=fps)
@@ -183,6 +186,6 @@ class Pipeline:
             engine = StreamingEngine(model=self.model, tracker=tracker, input_size=self.spec.input_size,
                                      clip_len=self.spec.clip_len, stride=self.spec.stride,
                                      conf_threshold=self.options.detection_threshold, device=self.device,
-                                     precision=self.options.precision)
+                                     precision=self.options.precision, actions=bool(self.action_names))
         return Session(tracker=tracker, engine=engine, recorder=TrackRecorder(self.action_names, width, height),
                        name=name, fps=fps, width=width, height=height)

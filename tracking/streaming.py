@@ -77,7 +77,8 @@ class StreamingEngine:
     stream: letterboxes each frame, calls the network's :meth:`~MotActionNet.stream_step`, maps its
     boxes back to the frame, updates the tracker, and builds each track's tube from its history for
     :meth:`~MotActionNet.stream_actions`. ``clip_len`` and ``stride`` must match training (the
-    action head learned tubes of ``clip_len`` boxes ``stride`` frames apart).
+    action head learned tubes of ``clip_len`` boxes ``stride`` frames apart). ``actions=False``
+    skips the action head (a model trained without action labels has nothing to say).
 
     ``precision="bf16"`` runs the network under bfloat16 autocast (convolutions and matmuls in
     bfloat16, normalisations in float32); its outputs are turned back into float32 before
@@ -87,7 +88,7 @@ class StreamingEngine:
 
     def __init__(self, *, model, tracker: Tracker, input_size: tuple[int, int], clip_len: int = 8, stride: int = 2,
                  conf_threshold: float = 0.1, nms_threshold: float = 0.6, device: str | torch.device = "cpu",
-                 action_every: int = 1, fuse: bool = True, precision: str = "fp32"):
+                 action_every: int = 1, fuse: bool = True, precision: str = "fp32", actions: bool = True):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if isinstance(model, torch.nn.Module):
@@ -106,6 +107,7 @@ class StreamingEngine:
             warnings.warn(f"precision bf16: {self.device} has no native bfloat16 (AVX512-BF16 / AMX on a CPU), "
                           "so it is emulated and likely slower than fp32", stacklevel=2)
         self.action_every = max(action_every, 1)
+        self.actions = actions
         self.conf_threshold, self.nms_threshold = conf_threshold, nms_threshold
         self.state = StreamState(clip_len, stride)
         self.letterbox: Letterbox | None = None
@@ -140,7 +142,7 @@ class StreamingEngine:
         embeddings = None if out.embeddings is None else out.embeddings.cpu().numpy()
         boxes = self.letterbox.to_original(out.boxes.cpu().numpy())
         tracks = self.tracker.update(boxes, scores, embeddings, timestamp)
-        if tracks and index % self.action_every == 0:
+        if self.actions and tracks and index % self.action_every == 0:
             self._actions(tracks, timestamp)
         return FrameResult(index, timestamp, tracks, boxes, scores)
 

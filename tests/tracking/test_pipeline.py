@@ -64,3 +64,33 @@ def test_network_session_equals_the_engine(tmp_path):
         np.testing.assert_allclose(a.detection_boxes, b.detection_boxes)
         np.testing.assert_allclose(a.detection_scores, b.detection_scores)
     assert pipeline.action_names == ["a", "b"]
+
+
+def test_a_model_trained_without_actions_reports_none():
+    """A checkpoint trained on footage without action labels has a one-class action head (its
+    probability is always 1): no action is drawn or written for it, and the head does not run."""
+    import torch
+
+    from models.checkpoint import InferenceSpec
+    from models.mot_action_net import build_model
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (120, 180, 3), dtype=np.uint8)] * 6  # a still scene: stable detections
+    # The random network's scores are ~0.01: every threshold at 0 so its detections become tracks.
+    options = PipelineOptions(tracker=TrackerConfig(high_score=0.0, new_track_score=0.0, low_score=0.0), conf_threshold=0.0)
+    probs = {}
+    for names in (("unlabelled",), ("a", "b")):
+        torch.manual_seed(0)
+        model = build_model("tiny", num_actions=len(names)).eval()
+        pipeline = Pipeline(options=options, model=model, spec=InferenceSpec(names, (64, 96), 4, 2), device=torch.device("cpu"))
+        session = pipeline.start(fps=10.0, width=180, height=120)
+        for k, frame in enumerate(frames):
+            result = session.step(k, k / 10, frame)
+        assert result.tracks, "the random model should track something at threshold 0"
+        probs[names] = [t.action_probs for t in result.tracks]
+        labels = session.vicr_labels(total_frames=len(frames))
+        actions = {f.action for person in labels.persons.values() for f in person.frames}
+        if names == ("unlabelled",):
+            assert pipeline.action_names == [] and actions == {None}
+    assert all(p is None for p in probs[("unlabelled",)])
+    assert any(p is not None for p in probs[("a", "b")])
