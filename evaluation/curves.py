@@ -25,12 +25,29 @@ def read_scalars(run_dir: Path) -> dict[str, tuple[list[int], list[float]]]:
             for tag in events.Tags()["scalars"]}
 
 
-def plot_curves(run_dir: Path, out: Path) -> Path:
+def merge_scalars(runs: list[dict[str, tuple[list[int], list[float]]]]) -> dict[str, tuple[list[int], list[float]]]:
+    """The scalars of a run and its resumed continuations, in order: a continuation starts at its
+    checkpoint's step, so what an earlier run logged from that step on was lost work and is
+    replaced."""
+    merged: dict[str, tuple[list[int], list[float]]] = {}
+    for scalars in runs:
+        for tag, (steps, values) in scalars.items():
+            if not steps:
+                continue
+            old_steps, old_values = merged.get(tag, ([], []))
+            kept = [(s, v) for s, v in zip(old_steps, old_values) if s < steps[0]]
+            merged[tag] = ([s for s, _ in kept] + list(steps), [v for _, v in kept] + list(values))
+    return merged
+
+
+def plot_curves(run_dirs: Path | list[Path], out: Path) -> Path:
+    """``run_dirs``: one run folder, or a run and the folders of its resumed continuations."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scalars = read_scalars(run_dir)
+    run_dirs = [run_dirs] if isinstance(run_dirs, Path) else list(run_dirs)
+    scalars = merge_scalars([read_scalars(d) for d in run_dirs])
     fig, axes = plt.subplots(2, 2, figsize=(11, 7))
     for ax, (title, tags) in zip(axes.flat, PANELS):
         for tag in tags:
@@ -42,7 +59,7 @@ def plot_curves(run_dir: Path, out: Path) -> Path:
         ax.set_xlabel("step")
         if ax.lines:
             ax.legend(fontsize=8)
-    fig.suptitle(run_dir.name)
+    fig.suptitle(" + ".join(d.name for d in run_dirs))
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=90)

@@ -2,7 +2,7 @@
 """Streaming inference speed: end to end (decode + network + tracker) per variant, association
 time per frame at 10 / 50 / 200 objects, peak memory, achieved GFLOP/s against a matmul, and the
 same end-to-end measure for ultralytics YOLO11n + ByteTrack when ultralytics is installed (the
-bench environment: ``pip install -c constraints-bench.txt -e ".[bench]"``).
+bench environment: ``pip install -c constraints-bench.txt -e ".[bench,deploy]"``).
 
     python scripts/benchmark_inference.py                       # PETS09-S2L1 frames, 640x384, 2 threads
     python scripts/benchmark_inference.py --variants tiny --frames 100 --checkpoint runs/<run>/best.pt
