@@ -25,7 +25,7 @@ def test_presets_come_from_the_yaml_files_and_round_trip():
 @pytest.mark.parametrize("change, message", [
     ({"widths": [16, 32, "64", 128, 192]}, "model.widths[2]: expected an integer, got '64'"),
     ({"widths": [16, 32, 64]}, "widths needs 5 entries"),
-    ({"head_tower": "dense"}, "model.head_tower: expected one of 'gn', 'separable', got 'dense'"),
+    ({"head_tower": "dense"}, "model.head_tower: expected one of 'gn', 'bn', 'separable', got 'dense'"),
     ({"det_soft_sigma": float("nan")}, "model.det_soft_sigma: expected a number"),
     ({"fpn_channels": True}, "model.fpn_channels: expected an integer, got True"),
     ({"temporal": {"d_model": 96, "num_layers": 2, "num_heads": 5, "ff_mult": 2}}, "not a multiple of num_heads"),
