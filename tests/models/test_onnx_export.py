@@ -102,27 +102,42 @@ def test_a_file_from_another_checkpoint_or_size_is_refused(exported, tmp_path):
         OnnxStreamingModel(lone)
 
 
+@pytest.fixture(scope="module")
+def tracking_checkpoint(small_dataset, tmp_path_factory):
+    """tiny trained for 200 steps (about 45 s): enough to find some people with confident scores.
+    The 4-step ``trained_checkpoint`` scores everything near 0.01, where the last float bit decides
+    each of thousands of false positives (MOTA about -2,000 either way), so it cannot show parity."""
+    from train.run import build_trainer, compose_config
+    runs = tmp_path_factory.mktemp("runs")
+    overrides = [f"data.root={small_dataset}", "data.size=[128,192]", "data.batch_size=2", "data.clip_len=4",
+                 "data.stride=2", "data.train_clip_step=1", "data.num_workers=0", "trainer.epochs=100",
+                 "trainer.max_steps=200", "trainer.val_every=1000", "trainer.image_every=0", f"runs_root={runs}"]
+    build_trainer(compose_config(overrides), run_dir=runs / "run").fit()
+    return runs / "run" / "last.pt"
+
+
 @pytest.mark.slow
-def test_evaluate_with_onnxruntime_matches_eager(trained_checkpoint, small_dataset, tmp_path):
-    """evaluate.py on a short synthetic split: the ONNX Runtime path's MOTA and IDF1 within 0.5 of
-    the eager path's (they are the same arithmetic; float rounding may flip a threshold)."""
+def test_evaluate_with_onnxruntime_matches_eager(tracking_checkpoint, small_dataset, tmp_path):
+    """evaluate.py on a short synthetic split at the default thresholds: the ONNX Runtime path's
+    MOTA and IDF1 within 0.5 of the eager path's (the same arithmetic; float rounding may flip a
+    threshold)."""
     import json
     import subprocess
     import sys
     from pathlib import Path
     root = Path(__file__).resolve().parents[2]
-    export = subprocess.run([sys.executable, str(root / "scripts" / "export.py"), "--checkpoint", str(trained_checkpoint),
+    export = subprocess.run([sys.executable, str(root / "scripts" / "export.py"), "--checkpoint", str(tracking_checkpoint),
                              "--out", str(tmp_path / "m.onnx")], capture_output=True, text=True, timeout=900)
     assert export.returncode == 0, export.stderr[-2000:]
     metrics = {}
     for runtime in ("torch", "onnxruntime"):
         extra = ["--runtime", runtime] + (["--onnx", str(tmp_path / "m.onnx")] if runtime == "onnxruntime" else [])
         result = subprocess.run([sys.executable, str(root / "scripts" / "evaluate.py"), "--checkpoint",
-                                 str(trained_checkpoint), "--dataset", str(small_dataset), "--split", "test",
-                                 "--out-dir", str(tmp_path / runtime), "--no-plots", "--conf-threshold", "0.01",
-                                 "--track-high", "0.02", "--track-new", "0.02", *extra],
+                                 str(tracking_checkpoint), "--dataset", str(small_dataset), "--split", "test",
+                                 "--out-dir", str(tmp_path / runtime), "--no-plots", *extra],
                                 capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, result.stderr[-2000:]
         metrics[runtime] = json.loads((tmp_path / runtime / "metrics.json").read_text())["metrics"]["COMBINED"]
+    assert metrics["torch"]["idf1"] > 5, metrics["torch"]  # it tracks people, so the comparison means something
     for key in ("mota", "idf1"):
-        assert abs(metrics["torch"][key] - metrics["onnxruntime"][key]) <= 0.5, key
+        assert abs(metrics["torch"][key] - metrics["onnxruntime"][key]) <= 0.5, (key, metrics)
