@@ -93,9 +93,13 @@ def test_crowdhuman_and_coco_files_become_moving_clips(tmp_path):
         assert ann.track_ids.tolist() == [1] and (ann.actions == -1).all()
         x1, y1, x2, y2 = ann.boxes[0].round().astype(int)
         assert frame[y1 + 5:y2 - 5, x1 + 4:x2 - 4, 2].mean() > 200  # the box still holds the red person
-        centres.append(ann.boxes[0, :2])
+        centres.append((ann.boxes[0, :2] + ann.boxes[0, 2:]) / 2)
+    # One smooth motion: the box centre moves with no kinks (second differences under 0.03 px for
+    # 300 seeds). Not its corner: the bounding box of a rotated person switches corners where the
+    # rotation passes zero, a kink of up to 0.9 px that made a corner-based check flaky (the
+    # motion's seed includes the image path, here a fresh temporary folder).
     steps = np.diff(np.array(centres), axis=0)
-    assert np.abs(steps).sum() > 0 and np.allclose(steps, steps[0], atol=0.6)  # one smooth motion
+    assert np.abs(steps).sum() > 0 and np.abs(np.diff(steps, axis=0)).max() < 0.1
     batch = collate_clips([ClipDataset([clip], clip_len=4, stride=2, num_actions=6)[0]])
     assert batch["ignore_mask"].any() and (batch["identities"] == -1).all()
     (tmp_path / "bad.odgt").write_text('{"ID": "x", "gtboxes": [{"tag": "person", "fbox": [1, 2]}]}\n')
