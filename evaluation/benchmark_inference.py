@@ -54,12 +54,14 @@ def _onnx_model(model, config, spec, checkpoint, size, threads: int):
     from models.onnx_export import export_onnx
     from tracking.onnx_runtime import OnnxStreamingModel
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
-    if checkpoint is None:  # random weights: a checkpoint file only to name the export's source
-        checkpoint = folder / "random.pt"
-        torch.save({"format": FORMAT, "model": model.state_dict()}, checkpoint)
-    export_onnx(model, config, spec, checkpoint, folder / "model.onnx", input_size=size, log=lambda m: None)
-    return OnnxStreamingModel(folder / "model.onnx", threads=threads)
+    # The sessions hold the graphs in memory once built, so the files can go at once.
+    with tempfile.TemporaryDirectory(prefix="bench-onnx-") as tmp:
+        folder = Path(tmp)
+        if checkpoint is None:  # random weights: a checkpoint file only to name the export's source
+            checkpoint = folder / "random.pt"
+            torch.save({"format": FORMAT, "model": model.state_dict()}, checkpoint)
+        export_onnx(model, config, spec, checkpoint, folder / "model.onnx", input_size=size, log=lambda m: None)
+        return OnnxStreamingModel(folder / "model.onnx", threads=threads)
 
 
 def child_ours(args) -> dict:

@@ -71,6 +71,7 @@ class OnnxStreamingModel:
         self.strides = tuple(self.meta["strides"])
         self.c5_channels = self.sessions["frame"].get_inputs()[1].shape[2]
         self.num_actions = len(self.meta["action_names"])
+        self._points: dict[tuple[int, int], torch.Tensor] = {}  # location centres per input size
 
     def _scores(self, cls_logits: torch.Tensor, centerness: torch.Tensor) -> torch.Tensor:
         scores = cls_logits.sigmoid()
@@ -88,11 +89,12 @@ class OnnxStreamingModel:
         cls_logits, box_ltrb, centerness, reid_map, features, c5 = self.sessions["frame"].run(
             None, {"image": image_np, "c5_past": past})
         state.c5.append(c5)  # (1, C5, h, w)
-        shapes = [(H // s, W // s) for s in self.strides]
-        points = level_points(shapes, self.strides, "cpu")
+        if (H, W) not in self._points:  # the same every frame of a stream
+            shapes = [(H // s, W // s) for s in self.strides]
+            self._points[(H, W)] = torch.cat(level_points(shapes, self.strides, "cpu"), 0)
         cls_t, ctr_t = torch.from_numpy(cls_logits), torch.from_numpy(centerness)
         det = {"cls_logits": cls_t, "box_ltrb": torch.from_numpy(box_ltrb), "centerness": ctr_t,
-               "scores": self._scores(cls_t, ctr_t), "points": torch.cat(points, 0)}
+               "scores": self._scores(cls_t, ctr_t), "points": self._points[(H, W)]}
         found = postprocess_detections(det, (H, W), score_threshold=score_threshold, nms_threshold=nms_threshold,
                                        nms=self.meta["nms"], soft_sigma=self.meta["soft_sigma"])[0]
         boxes, scores = found["boxes"], found["scores"]

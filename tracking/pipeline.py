@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from common.device import PRECISIONS
-
-RUNTIMES = ("torch", "onnxruntime")
 from common.errors import InputError
 from tracking.recorder import TrackRecorder
 from tracking.tracker import Track, Tracker, TrackerConfig
+
+RUNTIMES = ("torch", "onnxruntime")
 
 @dataclass(frozen=True)
 class PipelineOptions:
@@ -156,8 +157,6 @@ class Pipeline:
         device = resolve_device("cpu" if onnx_runtime and options.device == "auto" else options.device)
         model, _, spec = load_model_from_checkpoint(path, device)
         if onnx_runtime:
-            from pathlib import Path
-
             from tracking.onnx_runtime import OnnxStreamingModel
             if device.type != "cpu":
                 raise InputError("--runtime onnxruntime runs on the CPU: use --device cpu")
