@@ -4,6 +4,10 @@ licences: when a copy is missing or incomplete, the error says where to get it a
 expected. ``scripts/download_data.py`` is this module's command line."""
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 from pathlib import Path
 
 from common.errors import InputError
@@ -41,7 +45,8 @@ KNOBS = ("width", "height", "fps", "length", "min_people", "max_people", "occlus
 
 
 def write_preview(dataset: Path, path: Path) -> None:
-    """Four frames of the busiest train sequence with ground truth drawn on them."""
+    """Four frames of the busiest train sequence with ground truth drawn on them, written
+    atomically (``path``'s extension is checked first by :func:`data.video.check_image_path`)."""
     import numpy as np
     from data.formats.vicr import read_label_map
     from data.sequences import mot_split
@@ -56,7 +61,6 @@ def write_preview(dataset: Path, path: Path) -> None:
                     for t, c, v in zip(rows.track_id, rows.class_id, rows.visibility)]
         tiles.append(draw_tracks(seq.frame(index), rows.boxes, rows.track_id, captions))
     grid = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_image(path, grid, jpeg_quality=85)
 
 
@@ -94,6 +98,7 @@ def pets09(root: Path | None, extract_frames: bool = False) -> dict:
     if root is None or not (root / "seqinfo.ini").is_file():
         raise _missing("pets09", root, f"no seqinfo.ini in {root}" if root else "--root is required")
     if extract_frames:
+        from common.io import remove_stale_partials
         from data.sequences import MotSequence
         from data.video import VideoReader, write_image
         seq = MotSequence(root)
@@ -106,9 +111,10 @@ def pets09(root: Path | None, extract_frames: bool = False) -> dict:
             except OSError as exc:
                 raise InputError(f"{img_dir}: cannot write the frames here ({exc.strerror or exc}); copy the "
                                  "sequence somewhere writable first") from None
+            remove_stale_partials(img_dir, whole_folder=True)  # once, not per frame: the folder holds hundreds
             with VideoReader(seq.video_path) as reader:
                 for index, frame in reader:  # decoded frame k is MOT frame k + 1
-                    write_image(img_dir / f"{index + 1:06d}{seq.info.im_ext}", frame, jpeg_quality=95)
+                    write_image(img_dir / f"{index + 1:06d}{seq.info.im_ext}", frame, jpeg_quality=95, clean_stale=False)
             print(f"extracted {len(list(img_dir.iterdir()))} frames to {img_dir}")
     return {"dataset": "pets09", "root": str(root), "splits": {"train": [_index_mot_sequence(root)]}}
 
@@ -167,10 +173,33 @@ def format_index(index: dict) -> str:
 
 
 # ------------------------------------------------------------------------------ video checks
+@contextlib.contextmanager
+def _decoder_quiet():
+    """File descriptor 2 sent to /dev/null: FFmpeg and OpenCV write their complaints about a
+    corrupt file there themselves (about 380 lines for 8 videos), and the check's one line per
+    bad video says it all."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def check_video(path: Path) -> str | None:
     """Why ``path`` is not a usable video (it does not open, decodes nothing, or stops before the
-    frames its header announces), or None when it is fine. Decodes every frame."""
+    frames its header announces), or None when it is fine. Decodes every frame, with the
+    decoder's own messages silenced."""
     import cv2
+    with _decoder_quiet():
+        return _check_video(cv2, path)
+
+
+def _check_video(cv2, path: Path) -> str | None:
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
@@ -191,9 +220,44 @@ def check_video(path: Path) -> str | None:
         capture.release()
 
 
+def _open_quarantine(root: Path, quarantine: Path) -> Path | None:
+    """Refuse, before any decoding, a quarantine folder that overlaps the checked one (its videos
+    would be skipped or moved onto themselves: "0 of 8 bad") or that cannot be made or written
+    (tried for real: permission bits do not stop root, a read-only mount or /proc does). Returns
+    the topmost folder this made, to remove again when nothing is moved there."""
+    here, there = root.resolve(), quarantine.resolve()
+    if there == here or here in there.parents:
+        raise InputError(f"--quarantine {quarantine}: inside the checked folder {root}; choose a folder outside it")
+    if there in here.parents:
+        raise InputError(f"--quarantine {quarantine}: the checked folder {root} is inside it; choose a folder "
+                         "outside it")
+    made = quarantine
+    while not made.parent.exists():
+        made = made.parent
+    made = None if quarantine.exists() else made
+    try:
+        quarantine.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=quarantine).close()
+    except OSError as exc:
+        reason = "a file, not a folder" if quarantine.exists() and not quarantine.is_dir() else exc.strerror or exc
+        raise InputError(f"--quarantine {quarantine}: cannot be made or written ({reason})") from None
+    return made
+
+
+def _free_target(target: Path) -> Path:
+    """``target``, or ``name-2.ext``, ``name-3.ext``... when a file is already there: the quarantine
+    never overwrites a file."""
+    candidate, n = target, 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = target.with_name(f"{target.stem}-{n}{target.suffix}")
+    return candidate
+
+
 def check_videos(root: Path, quarantine: Path | None = None, jobs: int = 1, log=print) -> list[tuple[Path, str]]:
     """Every video under ``root`` checked (:func:`check_video`); the bad ones are listed with their
-    reason and, with ``quarantine``, moved there under the same relative path."""
+    reason and, with ``quarantine`` (a folder outside ``root``), moved there under the same
+    relative path (another name, said, when a file is already there)."""
     import shutil
     from concurrent.futures import ProcessPoolExecutor
 
@@ -201,8 +265,8 @@ def check_videos(root: Path, quarantine: Path | None = None, jobs: int = 1, log=
 
     if not root.is_dir():
         raise InputError(f"{root}: folder not found")
-    videos = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
-                    and (quarantine is None or quarantine.resolve() not in p.resolve().parents))
+    made = _open_quarantine(root, quarantine) if quarantine is not None else None
+    videos = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
             reasons = list(pool.map(check_video, videos, chunksize=8))
@@ -212,10 +276,16 @@ def check_videos(root: Path, quarantine: Path | None = None, jobs: int = 1, log=
     for video, reason in bad:
         line = f"{video}: {reason}"
         if quarantine is not None:
-            target = quarantine / video.relative_to(root)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(video), str(target))
-            line += f" (moved to {target})"
+            wanted = quarantine / video.relative_to(root)
+            try:
+                wanted.parent.mkdir(parents=True, exist_ok=True)
+                target = _free_target(wanted)
+                shutil.move(str(video), str(target))
+            except OSError as exc:
+                raise InputError(f"{wanted}: cannot move {video} to the quarantine ({exc.strerror or exc})") from None
+            line += f" (moved to {target}" + (f": {wanted.name} was already there)" if target != wanted else ")")
         log(line)
+    if made is not None and not bad:
+        shutil.rmtree(made)  # only the empty folders made above
     log(f"checked {len(videos)} videos under {root}: {len(bad)} bad")
     return bad

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from common.errors import InputError
+from common.schema import from_mapping
 from data.formats.vicr import LabelMap, read_label_map
 from data.sequences import FrameRange, MotSequence, Sequence
 
@@ -37,16 +38,29 @@ class SourceConfig:
     tracks: str | None = None  # clips: a folder of <video>.txt (MOT) or <video>.json (V-ICR) with each video's tracks
     weight: float = 1.0
 
+    # Each message starts with the field, as from_mapping's own ones do: "config.data.sources[1]: frames: ...".
     def check(self) -> None:
         if self.weight < 0:
-            raise ValueError(f"weight must be >= 0, got {self.weight}")
+            raise ValueError(f"weight: expected a number >= 0, got {self.weight:g}")
         if self.kind in ("crowdhuman", "coco") and not self.annotations:
-            raise ValueError(f"a {self.kind} source needs 'annotations'")
+            raise ValueError(f"annotations: missing (a {self.kind} source needs its annotation file)")
         if self.kind == "clips" and not self.tracks:
-            raise ValueError("a clips source needs 'tracks': each video's tracks (scripts/pseudo_label.py "
+            raise ValueError("tracks: missing (a clips source needs each video's tracks: scripts/pseudo_label.py "
                              "--skip-recognition --checkpoint ... writes them)")
         if self.frames is not None and not 1 <= self.frames[0] <= self.frames[1]:
-            raise ValueError(f"frames must be [first, last] with 1 <= first <= last, got {list(self.frames)}")
+            raise ValueError(f"frames: expected [first, last] with 1 <= first <= last, got {list(self.frames)}")
+
+
+def read_sources(entries, where: str) -> tuple[SourceConfig, ...] | None:
+    """``data.sources`` / ``data.val_sources`` (``where``) checked entry by entry, so a bad entry
+    is named with its index, field and value (``config.data.sources[1].kind: expected one of
+    ...``); checked as one ``X | None`` value, any bad entry only read "expected a list of
+    mappings or null"."""
+    if entries is None:
+        return None
+    if not isinstance(entries, (list, tuple)):
+        raise InputError(f"{where}: expected a list of sources or null, got {repr(entries)[:80]}")
+    return tuple(from_mapping(SourceConfig, entry, f"{where}[{i}]") for i, entry in enumerate(entries))
 
 
 def _path(text: str) -> Path:
@@ -54,8 +68,10 @@ def _path(text: str) -> Path:
     return path if path.is_absolute() else ROOT / path
 
 
-def load_source(source: SourceConfig, clip_span: int, min_visibility: float = 0.0, seed: int = 0) -> list[Sequence]:
-    """The sequences of one source (stills: one short sequence per image, ``clip_span`` frames)."""
+def load_source(source: SourceConfig, clip_span: int, min_visibility: float = 0.0, seed: int = 0,
+                where: str = "source") -> list[Sequence]:
+    """The sequences of one source (stills: one short sequence per image, ``clip_span`` frames);
+    ``where`` names the source in errors (``config.data.sources[0]``)."""
     root = _path(source.root)
     if source.kind in ("synthetic", "mot"):
         folder = root / source.split if source.split else root
@@ -69,7 +85,12 @@ def load_source(source: SourceConfig, clip_span: int, min_visibility: float = 0.
         if not sequences:
             raise InputError(f"{folder}: no sequence folders with a seqinfo.ini")
         if source.frames is not None:
-            sequences = [FrameRange(s, source.frames[0], min(source.frames[1], len(s))) for s in sequences]
+            # Clipping a range to a shorter sequence trained on other frames than asked for (and a
+            # range past the end left no clip, failing later in the ReID loss).
+            for s in sequences:
+                if source.frames[1] > len(s):
+                    raise InputError(f"{where}.frames: {list(source.frames)} but {s.root} has {len(s)} frames")
+            sequences = [FrameRange(s, *source.frames) for s in sequences]
         return sequences
     if source.kind == "clips":
         return _clip_sequences(source, root)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -566,17 +567,49 @@ def _config_record(config: SyntheticConfig) -> dict:
     return json.loads(json.dumps({**asdict(config), "actions": list(config.actions)}))
 
 
-def _foreign_entries(out: Path) -> list[str]:
-    """What in ``out`` the generator did not write (a user's files), by relative path."""
+_FRAME_NAME = re.compile(r"\d{6}\.jpg")
+_OWN_IN_GT = ("gt.txt", "actions.txt", "identities.json")
+_PARTIAL = re.compile(r"\..+\.\d+-[0-9a-f]+\.partial\.\w+")  # an atomic writer's temporary (common.io), left by a kill
+
+
+def _foreign_in_sequence(seq: Path, where: str) -> list[str]:
+    """What in a generated sequence folder ``seq`` (``where``: its relative path) the generator
+    did not write."""
+    foreign = []
+    for entry in sorted(seq.iterdir()):
+        if _PARTIAL.fullmatch(entry.name) or (entry.name == "seqinfo.ini" and entry.is_file()):
+            continue
+        if entry.name in ("img1", "gt") and entry.is_dir() and not entry.is_symlink():
+            own = _FRAME_NAME.fullmatch if entry.name == "img1" else _OWN_IN_GT.__contains__
+            foreign += [f"{where}/{entry.name}/{f.name}" for f in sorted(entry.iterdir())
+                        if not (f.is_file() and not f.is_symlink() and (own(f.name) or _PARTIAL.fullmatch(f.name)))]
+        else:
+            foreign.append(f"{where}/{entry.name}")
+    return foreign
+
+
+def _foreign_entries(out: Path, deep: bool = False) -> list[str]:
+    """What in ``out`` the generator did not write (a user's files), by relative path; ``deep``
+    looks inside the sequence folders too (before deleting them: a file a user put there was
+    once deleted with them without a word)."""
     own_top = {"meta.json", "label_map.txt", *SPLITS}
     foreign = []
     for entry in sorted(out.iterdir()):
         if entry.name not in own_top or (entry.name in SPLITS and not entry.is_dir()):
             foreign.append(entry.name)
         elif entry.is_dir():
-            foreign += [f"{entry.name}/{sub.name}" for sub in sorted(entry.iterdir())
-                        if not (sub.is_dir() and sub.name.startswith(f"SYN-{entry.name}-"))]
+            for sub in sorted(entry.iterdir()):
+                if not (sub.is_dir() and sub.name.startswith(f"SYN-{entry.name}-")):
+                    foreign.append(f"{entry.name}/{sub.name}")
+                elif deep:
+                    foreign += _foreign_in_sequence(sub, f"{entry.name}/{sub.name}")
     return foreign
+
+
+def _refuse_foreign(out: Path, foreign: list[str]) -> None:
+    if foreign:
+        raise InputError(f"{out}: holds files the generator did not write ({', '.join(foreign[:4])}"
+                         f"{', ...' if len(foreign) > 4 else ''}); choose an empty or new folder, or move them out")
 
 
 def prepare_synthetic(out: str | Path, seed: int = 0, config: SyntheticConfig | None = None, force: bool = False,
@@ -597,10 +630,8 @@ def prepare_synthetic(out: str | Path, seed: int = 0, config: SyntheticConfig | 
     meta_path = out / "meta.json"
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
-    foreign = _foreign_entries(out) if out.is_dir() else []
-    if foreign:
-        raise InputError(f"{out}: holds files the generator did not write ({', '.join(foreign[:4])}"
-                         f"{', ...' if len(foreign) > 4 else ''}); choose an empty or new folder")
+    if out.is_dir():
+        _refuse_foreign(out, _foreign_entries(out))
     if meta_path.is_file():
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -621,7 +652,8 @@ def prepare_synthetic(out: str | Path, seed: int = 0, config: SyntheticConfig | 
                              "choose another folder or regenerate it with --force")
     if out.is_dir():
         import shutil
-        for entry in out.iterdir():  # only the generator's own files are left by the check above
+        _refuse_foreign(out, _foreign_entries(out, deep=True))
+        for entry in out.iterdir():  # only the generator's own files are left by the checks above
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     log(f"generating the synthetic benchmark in {out} (seed {seed}) ...")
     return generate_dataset(out, seed=seed, config=config), True

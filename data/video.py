@@ -6,6 +6,7 @@ Frames are ``(H, W, 3)`` uint8 BGR arrays, as OpenCV returns them; frame indices
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -14,6 +15,7 @@ import cv2
 import numpy as np
 
 from common.errors import InputError
+from common.io import atomic_path
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -92,10 +94,18 @@ class VideoReader:
             yield index, frame
 
 
+def natural_key(path: Path) -> tuple:
+    """Sort key comparing runs of digits as numbers: frames written without zero padding
+    (``1.jpg ... 11.jpg``) were read in name order as 1, 10, 11, 2. Zero-padded names
+    (MOTChallenge's ``000001.jpg``) keep their order; the name itself breaks ties (``01`` vs ``1``)."""
+    parts = re.split(r"(\d+)", path.name)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), path.name
+
+
 def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files of ``folder`` in name order (MOTChallenge's ``000001.jpg`` order)."""
+    """Image files of ``folder`` in frame order (:func:`natural_key`)."""
     folder = Path(folder)
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS), key=natural_key)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -116,14 +126,30 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return image
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, jpeg_quality: int = 90) -> None:
+def check_image_path(path: str | os.PathLike) -> None:
+    """An :class:`InputError` unless ``path`` names an image format :func:`write_image` writes
+    (OpenCV picks it from the extension and raises its own multi-line error for an unknown one)."""
+    if Path(path).suffix.lower() not in IMAGE_EXTENSIONS:
+        raise InputError(f"{path}: unknown image extension {Path(path).suffix!r} (expected one of "
+                         f"{', '.join(IMAGE_EXTENSIONS)})")
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, jpeg_quality: int = 90, clean_stale: bool = True) -> None:
+    """Written atomically: an interrupted write never leaves a truncated image at ``path``
+    (``clean_stale``: see :func:`common.io.atomic_path`)."""
     path = Path(path)
+    check_image_path(path)
     params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
-    if not cv2.imwrite(str(path), image, params):
-        raise InputError(f"{path}: cannot write image")
+    with atomic_path(path, "the image", clean_stale) as tmp:  # the temporary name keeps the extension OpenCV goes by
+        if not cv2.imwrite(str(tmp), image, params):
+            raise InputError(f"{path}: cannot write image")
 
 
 DEFAULT_FPS = 10.0  # assumed, with a warning, when neither the caller nor the source knows the rate
+# Smallest frame side accepted. The network letterboxes a frame into its input (32 px a side at
+# least), so a frame under 16 px holds no person it could find, and the video writers fail on
+# such frames later with an error that blames the output file instead of the input.
+MIN_FRAME_SIDE = 16
 
 
 def _seqinfo_near(folder: Path):
@@ -154,7 +180,7 @@ class FrameStream:
         self.log = log or (lambda message: warnings.warn(message, stacklevel=3))
         self.truncated_at: int | None = None  # set when a video ends before the frames it announced
         self._images: list[Path] | None = None
-        self._cap = None
+        self._cap = self._pending = None
         spec = str(source)
         known = None
         if isinstance(source, int) or spec.isdigit():
@@ -176,7 +202,7 @@ class FrameStream:
         else:
             reader = VideoReader(spec)  # raises the clear errors for missing or corrupt files
             self._cap, self._pending = reader._cap, reader._pending
-            known = reader.fps or None
+            known = reader.fps if reader.fps and np.isfinite(reader.fps) else None  # some containers say 0 or NaN
             self.frame_count, self.name, origin = reader.frame_count, Path(spec).stem, "container"
             # A video inside a MOTChallenge sequence folder (PETS09-S2L1/vtest.avi): the sequence's
             # frame rate is the one its annotations use (the AVI header says 10, MOTChallenge 7).
@@ -195,8 +221,15 @@ class FrameStream:
         first = self._images[0] if self._images else None
         if first is not None:
             h, w = read_image(first).shape[:2]
+        elif self._pending is not None:  # a video file: its first decoded frame, not the header's claim
+            h, w = self._pending.shape[:2]
         else:
             w, h = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if (first is not None or self._pending is not None) and min(w, h) < MIN_FRAME_SIDE:
+            if self._cap is not None:
+                self._cap.release()
+            raise InputError(f"{first or spec}: frames are {w}x{h} pixels, too small to find people in (at least "
+                             f"{MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} is needed)")
         self.width, self.height = w, h
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
@@ -204,7 +237,7 @@ class FrameStream:
             yield from self._iter_images()
             return
         index, failures = 0, 0
-        pending = getattr(self, "_pending", None)
+        pending = self._pending
         while True:
             if pending is not None:
                 ok, frame, pending = True, pending, None

@@ -36,9 +36,12 @@ def _clip_probs(model, spec, frames: list[np.ndarray], boxes: list[np.ndarray | 
         if box is not None:
             tube[0, t, 0] = letterbox.to_network(box)[0]
     mask = torch.tensor(present, device=device)[None, :, None]  # (1, T, 1)
-    with torch.no_grad():
-        logits = model(clip, torch.from_numpy(tube).to(device), mask)["action_logits"]  # (1, T, 1, A)
-    probs = logits.float().softmax(-1)[0, :, 0]  # (T, A)
+    tube = torch.from_numpy(tube).to(device)
+    if isinstance(model, torch.nn.Module):
+        with torch.no_grad():
+            probs = model(clip, tube, mask)["action_logits"].float().softmax(-1)[0, :, 0]  # (1, T, 1, A) -> (T, A)
+    else:  # the exported graphs (--runtime onnxruntime)
+        probs = model.clip_actions(clip, tube, mask)[:, 0]  # (T, 1, A) -> (T, A)
     return probs[torch.tensor(present)].mean(0).cpu().numpy()
 
 

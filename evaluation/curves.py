@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.errors import InputError
-from common.io import atomic_path
+from common.io import atomic_path, check_output_path, check_outputs_apart
 
 PANELS = (("training loss", ("loss/total", "loss/task_detection", "loss/task_reid", "loss/task_action")),
           ("validation", ("val/det_ap50", "val/reid_rank1", "val/action_acc", "val/mean")),
@@ -47,6 +47,15 @@ def plot_curves(run_dirs: Path | list[Path], out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     run_dirs = [run_dirs] if isinstance(run_dirs, Path) else list(run_dirs)
+    out = Path(out)
+    from matplotlib.backend_bases import FigureCanvasBase
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if out.suffix.lower().lstrip(".") not in formats:
+        raise InputError(f"{out}: cannot tell the picture format from its extension "
+                         f"(expected one of {', '.join('.' + f for f in sorted(formats))})")
+    check_output_path(out, "the curves picture")
+    check_outputs_apart({out: "the curves picture"},
+                        {path: "a TensorBoard log" for d in run_dirs for path in (d / "tb").glob("events.out.tfevents.*")})
     scalars = merge_scalars([read_scalars(d) for d in run_dirs])
     fig, axes = plt.subplots(2, 2, figsize=(11, 7))
     for ax, (title, tags) in zip(axes.flat, PANELS):
@@ -61,7 +70,7 @@ def plot_curves(run_dirs: Path | list[Path], out: Path) -> Path:
             ax.legend(fontsize=8)
     fig.suptitle(" + ".join(d.name for d in run_dirs))
     fig.tight_layout()
-    with atomic_path(out) as tmp:
+    with atomic_path(out, "the curves picture") as tmp:
         fig.savefig(tmp, dpi=90)
     plt.close(fig)
     return out

@@ -43,6 +43,7 @@ class GtSequence:
     fps: float
     class_aware: bool  # 9-column ground truth: MOT16/17/20 class preprocessing applies
     actions: dict = field(default_factory=dict)  # (frame, id) -> action id
+    size: tuple[int, int] | None = None  # (width, height) of the frames, from seqinfo.ini
 
 
 @dataclass
@@ -83,7 +84,8 @@ def find_gt_sequences(gt_root: Path, only: list[str] | None) -> dict[str, GtSequ
             name=name, root=d, gt=gt, gt_path=path,
             num_frames=info.seq_length if info else int(gt.frame.max()) if len(gt) else 0,
             fps=info.frame_rate if info else 0.0, class_aware=gt.layout == "mot16",
-            actions=read_action_sidecar(actions_path) if actions_path.is_file() else {})
+            actions=read_action_sidecar(actions_path) if actions_path.is_file() else {},
+            size=(info.width, info.height) if info and info.width and info.height else None)
     if only:
         unknown = sorted(set(only) - set(sequences))
         if unknown:
@@ -138,7 +140,22 @@ def resolve_results(paths: list[str], sequences: dict[str, GtSequence]) -> dict[
     return found
 
 
-def load_results(seq: GtSequence, files: dict[str, Path], label_map, allow_empty: bool = False) -> SequenceResult:
+def _check_vicr_fits(video, path: Path, seq: GtSequence, frames: tuple[int, int] | None) -> None:
+    """A V-ICR result of a run cut short, or of frames of another size, cannot be scored as if it
+    covered the sequence."""
+    info = video.video
+    if seq.size is not None and info.width and info.height and (info.width, info.height) != seq.size:
+        raise FormatError(path, f"video_info is {info.width}x{info.height}, but {seq.name}'s frames are "
+                                f"{seq.size[0]}x{seq.size[1]} (seqinfo.ini): a result for another video size")
+    if video.partial:
+        done = int(info.total_frames)
+        if frames is None or frames[1] > done:
+            raise FormatError(path, f"a partial result (the run stopped after {done} of {seq.name}'s {seq.num_frames} "
+                                    f"frames): score only those with --frames 1-{done}, or run it again")
+
+
+def load_results(seq: GtSequence, files: dict[str, Path], label_map, allow_empty: bool = False,
+                 frames: tuple[int, int] | None = None) -> SequenceResult:
     """Tracker rows from ``<seq>.txt`` (or, without one, from the JSON's per-frame boxes) and per-row
     action scores from ``<seq>.json``; errors name the file. An empty MOT file alone is an error
     (usually a wrong path or a failed run) unless ``allow_empty`` (a model that found nobody) or a
@@ -156,6 +173,7 @@ def load_results(seq: GtSequence, files: dict[str, Path], label_map, allow_empty
     video = read_vicr_video(files["json"]) if "json" in files else None
     per_row_frames = None
     if video is not None:
+        _check_vicr_fits(video, files["json"], seq, frames)
         names = [video.labelmap.names[i] for i in video.labelmap.ids()]
         if label_map is not None and names:
             gt_names = [label_map.names[i] for i in label_map.ids()]
@@ -169,6 +187,9 @@ def load_results(seq: GtSequence, files: dict[str, Path], label_map, allow_empty
             except ValueError:
                 raise FormatError(files["json"], f"persons.{pid}: expected an id like 'id_7'") from None
             for f in person.frames:
+                if (f.frame_idx + 1, tid) in by_key:
+                    raise FormatError(files["json"], f"persons.{pid}: id {tid} appears twice in frame {f.frame_idx} "
+                                                     "(one person, one box per frame)")
                 by_key[(f.frame_idx + 1, tid)] = f
         if rows is None:
             keys = sorted(by_key)
@@ -185,6 +206,12 @@ def load_results(seq: GtSequence, files: dict[str, Path], label_map, allow_empty
     if len(rows) and (rows.frame.min() < 1 or rows.frame.max() > seq.num_frames):
         bad = int(rows.frame[(rows.frame < 1) | (rows.frame > seq.num_frames)][0])
         raise FormatError(source, f"frame {bad} is outside sequence {seq.name}'s frames 1-{seq.num_frames}")
+    if len(rows) and seq.size is not None:
+        width, height = seq.size
+        outside = (rows.boxes[:, 0] >= width) | (rows.boxes[:, 1] >= height)
+        if outside.mean() > 0.5:  # a few boxes drifting off the frame happen; most of them: another video size
+            raise FormatError(source, f"{int(outside.sum())} of {len(rows)} boxes start outside {seq.name}'s "
+                                      f"{width}x{height} frames: a result for frames of another size?")
     action_scores = None
     if per_row_frames is not None and label_map is not None and any(f is not None and f.action_id is not None for f in per_row_frames):
         K = max(label_map.ids()) + 1
@@ -261,9 +288,7 @@ def run_checkpoint(pipeline, sequences: dict[str, GtSequence], out_dir: Path,
     return results
 
 
-def _detections_for(spec: str, seq: GtSequence):
-    """The detections the tracker alone is given for ``seq``."""
-    from data.formats.mot import read_mot_file
+def _detections_path(spec: str, seq: GtSequence) -> Path:
     path = Path(spec)
     if spec == "det":
         path = seq.root / "det" / "det.txt"
@@ -271,6 +296,13 @@ def _detections_for(spec: str, seq: GtSequence):
         path = path / f"{seq.name}.txt"
     if not path.is_file():
         raise InputError(f"{path}: detections for sequence {seq.name} not found")
+    return path
+
+
+def _detections_for(spec: str, seq: GtSequence):
+    """The detections the tracker alone is given for ``seq``."""
+    from data.formats.mot import read_mot_file
+    path = _detections_path(spec, seq)
     rows = read_mot_file(path)
     if len(rows) and rows.frame.max() > seq.num_frames:
         raise FormatError(path, f"detections for frame {int(rows.frame.max())}, but {seq.name} has {seq.num_frames} frames")
@@ -447,12 +479,13 @@ def run_evaluation(*, gt_root: Path, pipeline=None, results: list[str] | None = 
             raise InputError(f"--frames {frames[0]}-{frames[1]}: {too_short[0]} has {found[too_short[0]].num_frames} frames")
     label_map = find_label_map(gt_root)
     check_gt_actions(found, label_map)
+    files = resolve_results(results, found) if results is not None else None
+    _check_outputs_apart(found, files, detections, json_path, out_dir, pipeline, tracker)
     systems = []  # (label, files, raw)
     if pipeline is not None:
         raw = run_checkpoint(pipeline, found, out_dir / "results", frames)
         systems.append(("", {n: {"txt": v["txt"], "json": v["json"]} for n, v in raw.items()}, raw))
-    if results is not None:
-        files = resolve_results(results, found)
+    if files is not None:
         missing = sorted(set(found) - set(files))
         if missing and not sequences:
             log(f"note: no results for {', '.join(missing)}; scoring the {len(files)} sequences that have them")
@@ -464,7 +497,7 @@ def run_evaluation(*, gt_root: Path, pipeline=None, results: list[str] | None = 
     for label, files, raw in systems:
         scored, seqs = {}, dict(found)
         for name, f in files.items():
-            scored[name] = load_results(found[name], f, label_map, allow_empty=name in raw)
+            scored[name] = load_results(found[name], f, label_map, allow_empty=name in raw, frames=frames)
             if name in raw:
                 scored[name].detections = raw[name]["detections"]
             if frames is not None:
@@ -479,6 +512,32 @@ def run_evaluation(*, gt_root: Path, pipeline=None, results: list[str] | None = 
     written = write_outputs(report, json_path, json_path.parent / "plots" if plots else None)
     print("wrote " + ", ".join(str(p) for p in written))
     return report
+
+
+def _check_outputs_apart(found: dict[str, GtSequence], files, detections, json_path: Path, out_dir: Path,
+                         pipeline, tracker) -> None:
+    """No file this evaluation writes may be one it reads (ground truth, results, detections, the
+    checkpoint): refused before any work."""
+    from common.io import check_outputs_apart
+
+    inputs = {}
+    for seq in found.values():
+        inputs.update({seq.gt_path: "the ground truth", seq.root / "seqinfo.ini": "the sequence's seqinfo.ini"})
+        if detections is not None:
+            try:
+                inputs[_detections_path(detections, seq)] = "the detections"
+            except InputError:
+                pass  # a missing file is reported when the tracker needs it
+    for entry in (files or {}).values():
+        inputs.update({path: "a result file" for path in entry.values()})
+    for system in (pipeline, tracker):
+        inputs.update(getattr(system, "sources", {}) or {})
+    outputs = {json_path: "--json", json_path.with_suffix(".csv"): "the metrics CSV"}
+    for name in found:
+        for folder, run in (("results", pipeline), ("results_public_detections", tracker)):
+            if run is not None:
+                outputs.update({out_dir / folder / f"{name}{ext}": f"the {folder} of {name}" for ext in (".txt", ".json")})
+    check_outputs_apart(outputs, inputs)
 
 
 def _merge(reports: list[tuple[str, dict]]) -> dict:

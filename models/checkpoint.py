@@ -54,7 +54,19 @@ def load_model_state(model: torch.nn.Module, state_dict, source: str) -> None:
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
         raise InputError(f"{source}: checkpoint does not fit this model: " + "; ".join(parts))
+    check_finite(state_dict, source)
     model.load_state_dict(state_dict)
+
+
+def check_finite(tensors: dict, source: str, what: str = "weights") -> None:
+    """NaN or infinite values in floating-point ``tensors`` (a training run that diverged, a damaged
+    file) are an :class:`InputError` naming the first such tensor: such weights would run, and give
+    nonsense, without a word."""
+    for name, value in tensors.items():
+        if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise InputError(f"{source}: {what} {name} hold {bad} NaN or infinite value(s) of {value.numel()} "
+                             "(a diverged run or a damaged file)")
 
 
 @dataclass(frozen=True)

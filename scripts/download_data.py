@@ -75,6 +75,11 @@ def run(args) -> int | None:
         print(format_index(index_dataset(args.dataset, args.root, out, args.extract_frames)))
         print(f"index written to {out}")
         return
+    if args.preview:  # before generating: a bad preview path would otherwise fail after all the work
+        from common.io import check_output_path
+        from data.video import check_image_path
+        check_image_path(args.preview)
+        check_output_path(args.preview, "the preview")
     config = SyntheticConfig(**{k: getattr(args, k) for k in KNOBS},
                              actions=tuple(a.strip() for a in args.actions.split(",") if a.strip()),
                              sequences={"train": args.train, "val": args.val, "test": args.test})

@@ -59,6 +59,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.checkpoint and args.results:
         p.error("give --checkpoint (run a model) or --results (score existing files), not both")
+    if not args.checkpoint:
+        network_flags = [flag for flag, value in (("--onnx", args.onnx), ("--runtime", args.runtime != "torch"),
+                                                  ("--precision", args.precision != "fp32")) if value]
+        if network_flags:
+            p.error(f"{', '.join(network_flags)}: these choose how --checkpoint runs, and none is given")
     if args.action_dataset is not None:
         if not args.checkpoint:
             p.error("--action-dataset scores a --checkpoint")

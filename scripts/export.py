@@ -32,7 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run(args) -> None:
     from common.errors import InputError
-    from common.io import check_output_path
+    from common.io import check_output_path, check_outputs_apart
     from models.checkpoint import load_model_from_checkpoint
     from models.onnx_export import export_onnx, graph_paths
 
@@ -41,8 +41,12 @@ def run(args) -> None:
     except ImportError as exc:
         raise InputError(f'--format onnx needs the deploy extra (pip install -c constraints.txt -e ".[deploy]"): {exc}') from None
     out = args.out or Path(args.checkpoint).with_suffix(".onnx")
-    for path in graph_paths(out).values():
+    if out.suffix.lower() != ".onnx":
+        raise InputError(f"{out}: --out names the ONNX model: give a path ending in .onnx")
+    graphs = graph_paths(out)
+    for path in graphs.values():
         check_output_path(path, "ONNX model")
+    check_outputs_apart({path: f"the {name} graph" for name, path in graphs.items()}, {args.checkpoint: "--checkpoint"})
     model, config, spec = load_model_from_checkpoint(args.checkpoint)
     paths = export_onnx(model, config, spec, args.checkpoint, out)
     print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -12,6 +12,7 @@ says so and keeps writing the outputs.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -42,11 +43,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not args.detections and not args.checkpoint:
         p.error("give --checkpoint (network) or --detections (tracker alone)")
+    if args.detections:
+        network_flags = [flag for flag, value in (("--checkpoint", args.checkpoint), ("--onnx", args.onnx),
+                                                  ("--runtime", args.runtime != "torch"),
+                                                  ("--precision", args.precision != "fp32")) if value]
+        if network_flags:
+            p.error(f"{', '.join(network_flags)}: not used with --detections (the tracker alone on given boxes); "
+                    "drop it, or drop --detections to run the network")
     if not args.detections and args.video is None:
         p.error("--video is required with --checkpoint")
     if not (args.output or args.save_json or args.save_mot or args.show):
         p.error("nothing to do: give --output, --save-json, --save-mot or --show")
-    if args.fps is not None and not args.fps > 0:
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
         p.error(f"--fps must be > 0, got {args.fps}")
     if args.max_frames is not None and args.max_frames < 1:
         p.error(f"--max-frames must be at least 1, got {args.max_frames}")

@@ -11,8 +11,14 @@ actions, iterative refinement, similar actions grouped into a label map), resuma
         --oracle-gt data/generated/synthetic --label-map data/generated/synthetic/label_map.txt
 
 Outputs (seed 000's): <working-dir>/<video>/tubes/recognition_results.json,
-<working-dir>/<video>/label_map.txt, <output-dir>/<video>.json; answers are cached in
-<working-dir>/vlm_cache.sqlite, so a rerun asks only what is missing. Defaults: config/pseudo_label.yaml.
+<working-dir>/<video>/label_map.txt, <output-dir>/<video>.json; the run's summary in
+<working-dir>/metadata.json; answers are cached in <working-dir>/vlm_cache.sqlite, so a rerun asks
+only what is missing. Defaults: config/pseudo_label.yaml.
+
+Exit status: 0 done; 1 some requests got no answer (rerun to ask them); 2 an error, one line (bad
+input, an unwritable output folder, no server answering, a damaged cache, nothing labelled);
+3 some inputs could not be read and were skipped (named in the summary and in
+<working-dir>/metadata.json), the others are labelled; 130 interrupted.
 """
 from __future__ import annotations
 
@@ -26,6 +32,9 @@ if str(ROOT) not in sys.path:
 
 from common.cli import run_cli  # noqa: E402
 from tracking.pipeline import add_pipeline_arguments  # noqa: E402
+
+EXIT_UNANSWERED = 1  # some requests got no answer: a rerun asks them
+EXIT_SKIPPED = 3  # some inputs could not be read: the others are labelled
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,7 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                              "det/det.txt), tracked by the tracker")
     p.add_argument("--label-map", type=Path, help="predefined label_map.txt: every answer is restricted to it "
                                                   "(default: <input-dir>/label_map.txt when present)")
-    p.add_argument("--skip-recognition", action="store_true", help="tracks and tubes only, no VLM")
+    p.add_argument("--skip-recognition", action="store_true",
+                   help="tracks and tubes only (<output-dir>/<video>.txt, tubes/metadata.json): no VLM, no cache")
     p.add_argument("--refinement-iterations", type=int, help="refinement passes (default 5, as seed 000)")
     p.add_argument("--config", type=Path, help="another config file in config/pseudo_label.yaml's form")
     vlm = p.add_argument_group("VLM (defaults in config/pseudo_label.yaml)")
@@ -78,7 +88,7 @@ def run(args):
                          detections=args.detections, label_map=args.label_map, oracle_gt=args.oracle_gt,
                          oracle_noise=(args.oracle_top1, args.oracle_invalid),
                          skip_recognition=args.skip_recognition, pipeline_options=options_from_args(args))
-    return 1 if stats.failed else stats
+    return EXIT_UNANSWERED if stats.failed else EXIT_SKIPPED if stats.skipped else stats
 
 
 def main(argv=None) -> int:

@@ -61,12 +61,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[list[str], str | None]:
 
 def run(parsed) -> int | None:
     from common.errors import from_worker
-    from train.run import compose_config, train
+    from train.run import TrainingInterrupted, compose_config, train
     from train.trainer import TrainingDiverged
     overrides, extra = parsed
     cfg = compose_config(overrides, extra)
     try:
         train(cfg)
+    except TrainingInterrupted as exc:  # says whether the run folder has a checkpoint yet
+        print(exc, file=sys.stderr)
+        return 130
     except TrainingDiverged as exc:
         print(f"error: training stopped: {exc}", file=sys.stderr)
         return 3
@@ -79,8 +82,8 @@ def run(parsed) -> int | None:
 
 
 def main(argv=None) -> int:
-    return run_cli(run, parse_args(argv),
-                   interrupted="interrupted: the last checkpoint in the run folder is intact (written atomically)")
+    # Ctrl-C before training starts (composing, loading or generating the data): nothing written yet.
+    return run_cli(run, parse_args(argv), interrupted="interrupted: no checkpoint was written yet")
 
 
 if __name__ == "__main__":

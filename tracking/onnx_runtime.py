@@ -23,6 +23,10 @@ DEPLOY_EXTRA = 'pip install -c constraints.txt -e ".[deploy]"'
 
 def read_metadata(path: Path) -> dict:
     import onnx
+    if not path.is_file():
+        raise InputError(f"{path}: no such ONNX model")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file, not an ONNX model")
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises several types for foreign or damaged files
@@ -48,11 +52,12 @@ class OnnxStreamingModel:
         except ImportError as exc:
             raise InputError(f"--runtime onnxruntime needs the deploy extra ({DEPLOY_EXTRA}): {exc}") from None
         paths = graph_paths(path)
+        metas = {"frame": read_metadata(paths["frame"])}  # first: a foreign file is named as such
         for name in GRAPHS:
             if not paths[name].is_file():
                 raise InputError(f"{paths[name]}: the {name} graph of {paths['frame']} is missing "
                                  "(scripts/export.py writes the three files together)")
-        metas = {name: read_metadata(paths[name]) for name in GRAPHS}
+            metas[name] = metas.get(name) or read_metadata(paths[name])
         self.meta = metas["frame"]
         if any(m["checkpoint_sha256"] != self.meta["checkpoint_sha256"] for m in metas.values()):
             raise InputError(f"{paths['frame']}: its three graphs come from different checkpoints")
@@ -110,8 +115,22 @@ class OnnxStreamingModel:
 
     def stream_actions(self, state: StreamState, boxes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """:meth:`MotActionNet.stream_actions` on the tubes graph."""
+        return self._tube_probs(state, boxes, mask)[-1]
+
+    def _tube_probs(self, state: StreamState, boxes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(T, N, A)`` action probabilities of every frame of the action window."""
         window = state.window(state.frames)
         features = np.concatenate([entry[2] for entry in window], axis=0)  # (T, C/2, h, w)
         (logits,) = self.sessions["tubes"].run(None, {"features": features, "boxes": boxes.numpy().astype(np.float32),
                                                       "mask": mask.numpy()})
-        return torch.from_numpy(logits).float().softmax(-1)[0, -1]
+        return torch.from_numpy(logits).float().softmax(-1)[0]  # (1, T, N, A) -> (T, N, A)
+
+    def clip_actions(self, frames: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(T, N, A)`` action probabilities of ``N`` tubes over a clip ``frames (1, T, 3, H, W)``
+        (``boxes (1, T, N, 4)`` network pixels, ``mask (1, T, N)``). The graphs hold the streaming
+        step only, so each frame's temporal context is its past in the clip, as in streaming
+        inference; the eager network's clip forward also lets a frame see the clip's later frames."""
+        state = StreamState(frames.shape[1], 1)
+        for t in range(frames.shape[1]):
+            self.stream_step(frames[:, t], state, key=t, score_threshold=1.0)  # no detection needed
+        return self._tube_probs(state, boxes, mask)

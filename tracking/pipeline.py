@@ -140,10 +140,13 @@ class Pipeline:
     """A loaded network (or none: the tracker alone on given detections) and how to run it;
     :meth:`start` gives a fresh :class:`Session` per video."""
 
-    def __init__(self, *, options: PipelineOptions, model=None, spec=None, device=None):
+    def __init__(self, *, options: PipelineOptions, model=None, spec=None, device=None, sources: dict | None = None):
+        """``sources``: the files the model was read from (path -> what it is), which no output may
+        overwrite."""
         if (model is None) != (spec is None):
             raise ValueError("give a model together with its InferenceSpec, or neither")
         self.options, self.model, self.spec, self.device = options, model, spec, device
+        self.sources = dict(sources or {})
 
     @classmethod
     def from_checkpoint(cls, path, options: PipelineOptions | None = None) -> "Pipeline":
@@ -156,7 +159,9 @@ class Pipeline:
         onnx_runtime = options.runtime == "onnxruntime"
         device = resolve_device("cpu" if onnx_runtime and options.device == "auto" else options.device)
         model, _, spec = load_model_from_checkpoint(path, device)
+        sources = {Path(path): "the checkpoint"}
         if onnx_runtime:
+            from models.onnx_export import graph_paths
             from tracking.onnx_runtime import OnnxStreamingModel
             if device.type != "cpu":
                 raise InputError("--runtime onnxruntime runs on the CPU: use --device cpu")
@@ -164,7 +169,8 @@ class Pipeline:
             if not Path(onnx).is_file():
                 raise InputError(f"{onnx}: no exported model (scripts/export.py --checkpoint {path} --out {onnx})")
             model = OnnxStreamingModel(onnx, checkpoint=path, input_size=spec.input_size)
-        return cls(options=options, model=model, spec=spec, device=device)
+            sources.update({p: "the exported ONNX model" for p in graph_paths(onnx).values()})
+        return cls(options=options, model=model, spec=spec, device=device, sources=sources)
 
     @classmethod
     def tracker_only(cls, options: PipelineOptions | None = None) -> "Pipeline":

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import InputError
-from common.io import check_output_path
+from common.io import check_output_path, check_outputs_apart
 from common.progress import ProgressBar
 from tracking.pipeline import Pipeline
 
@@ -137,6 +137,19 @@ def _open_writer(tmp: Path, final: Path, fps: float, frame):
     return writer
 
 
+def _check_video_written(tmp: Path, final: Path, frames: int) -> None:
+    """OpenCV's writer reports no error when the disk fills up; the file it left is read back
+    before it replaces anything."""
+    import cv2
+    capture = cv2.VideoCapture(str(tmp))
+    found = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+    capture.release()
+    if found < frames:
+        kept = f"the previous {final.name} is intact" if final.exists() else f"no {final.name} was written"
+        raise InputError(f"{final}: the annotated video could not be written ({found} of {frames} frames readable "
+                         f"back: disk full?); {kept}")
+
+
 def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: Path | None = None,
               fps: float | None = None, max_frames: int | None = None, log=None) -> dict:
     """Runs ``pipeline`` over ``video`` (a file, an image folder or a camera index), or over the
@@ -154,6 +167,9 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
             check_output_path(Path(path), what)
     if outputs.video is not None and Path(outputs.video).suffix.lower() not in (".mp4", ".avi"):
         raise InputError(f"{outputs.video}: the annotated video must be .mp4 or .avi")
+    source_video = video if isinstance(video, (str, os.PathLike)) and Path(video).is_file() else None
+    check_outputs_apart([(outputs.video, "--output"), (outputs.json, "--save-json"), (outputs.mot, "--save-mot")],
+                        {source_video: "the input video", detections: "the input detections", **pipeline.sources})
     if detections is not None:
         det_rows, meta, stream, frames = _detection_source(Path(detections), video, fps, log)
     else:
@@ -169,39 +185,48 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
     display = _Display(outputs.show, log)
     trails: dict[int, list] = {}
     total = min(meta["frames"] or 0, max_frames or 10 ** 12) or None
-    start, count, interrupted = time.time(), 0, False
-    writer = None
-    with contextlib.ExitStack() as stack:
-        video_tmp = stack.enter_context(atomic_path(outputs.video)) if outputs.video else None
-        stack.callback(lambda: writer is not None and writer.release())  # before the rename above
-        stack.callback(display.close)
-        bar = ProgressBar(total, unit="frames")
-        stack.callback(bar.close)
-        try:
-            for index, timestamp, frame in frames:
-                if max_frames and count >= max_frames:
-                    break
-                if detections is not None:
-                    rows = det_rows.at_frame(index + 1)
-                    keep = rows.conf >= pipeline.options.detection_threshold
-                    result = session.step(index, timestamp, detections=(rows.boxes[keep], rows.conf[keep]))
-                else:
-                    result = session.step(index, timestamp, frame)
-                count += 1
-                bar.update(count, f"tracks {len(result.tracks)}")
-                if frame is None or not (outputs.video or display.on):
-                    continue
-                ids = [session.recorder.output_id(t.track_id) for t in result.tracks]
-                drawn = _draw(frame, result.tracks, ids, action_names, trails, outputs.trail)
-                if outputs.video:
-                    if writer is None:
-                        writer = _open_writer(video_tmp, Path(outputs.video), meta["fps"], frame)
-                    writer.write(drawn)
-                if display.on and not display.show(drawn):
-                    break
-        except KeyboardInterrupt:
-            # Keep what was done: the outputs below are written for the frames processed so far.
-            interrupted = True
+    start, count, interrupted, drawn_count = time.time(), 0, False, 0
+    writer, video_error = None, None
+    try:
+        with contextlib.ExitStack() as stack:
+            video_tmp = stack.enter_context(atomic_path(outputs.video, "the annotated video")) if outputs.video else None
+            stack.callback(lambda: writer is not None and writer.release())  # on errors, before the file is removed
+            stack.callback(display.close)
+            bar = ProgressBar(total, unit="frames")
+            stack.callback(bar.close)
+            try:
+                for index, timestamp, frame in frames:
+                    if max_frames and count >= max_frames:
+                        break
+                    if detections is not None:
+                        rows = det_rows.at_frame(index + 1)
+                        keep = rows.conf >= pipeline.options.detection_threshold
+                        result = session.step(index, timestamp, detections=(rows.boxes[keep], rows.conf[keep]))
+                    else:
+                        result = session.step(index, timestamp, frame)
+                    count += 1
+                    bar.update(count, f"tracks {len(result.tracks)}")
+                    if frame is None or not (outputs.video or display.on):
+                        continue
+                    ids = [session.recorder.output_id(t.track_id) for t in result.tracks]
+                    drawn = _draw(frame, result.tracks, ids, action_names, trails, outputs.trail)
+                    if outputs.video:
+                        if writer is None:
+                            writer = _open_writer(video_tmp, Path(outputs.video), meta["fps"], frame)
+                        writer.write(drawn)
+                        drawn_count += 1
+                    if display.on and not display.show(drawn):
+                        break
+            except KeyboardInterrupt:
+                # Keep what was done: the outputs below are written for the frames processed so far.
+                interrupted = True
+            if writer is not None:
+                writer.release()
+                _check_video_written(video_tmp, Path(outputs.video), drawn_count)
+    except InputError as exc:
+        if writer is None:
+            raise
+        video_error = exc  # the MOT and JSON files are still written below: the tracking is not lost
     elapsed = time.time() - start
     written = []
     if outputs.mot:
@@ -213,7 +238,7 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
         total = session.recorder.last_index + 1 if cut_short else meta["frames"]
         write_vicr_video(outputs.json, session.vicr_labels(total, partial=interrupted))
         written.append(str(outputs.json))
-    if outputs.video and writer is not None:
+    if outputs.video and writer is not None and video_error is None:
         written.append(str(outputs.video))
     skipped = getattr(stream, "skipped", 0) if stream is not None else 0
     summary = {"frames": count, "fps": count / max(elapsed, 1e-9), "tracks": len(session.recorder.frames),
@@ -223,4 +248,6 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
     print(f"{'interrupted' if interrupted else 'done'}: {count} frames in {elapsed:.1f} s ({summary['fps']:.1f} fps), {summary['tracks']} tracks"
           + (f", {skipped} undecodable frames skipped" if skipped else "")
           + (f"; wrote {', '.join(written)}" if written else ""))
+    if video_error is not None:
+        raise video_error
     return summary

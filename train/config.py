@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from common.schema import from_mapping
-from data.sources import SourceConfig
+from data.sources import SourceConfig, read_sources
 from models.config import ModelConfig
 from train.trainer import METRICS, TrainerConfig
 
@@ -139,6 +139,10 @@ class TrainConfig:
 
 def check_train_config(container: dict) -> TrainConfig:
     """The resolved config (plain containers) checked against the schema; raises ``InputError``."""
+    data = container.get("data") if isinstance(container, dict) else None
+    if isinstance(data, dict):
+        for key in ("sources", "val_sources"):  # first, so a bad entry is named by its index and field
+            read_sources(data.get(key), f"config.data.{key}")
     return from_mapping(TrainConfig, container, "config")
 
 

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from models.checkpoint import load_model_state
+
 
 def build_optimizer(model: nn.Module, criterion: nn.Module, lr: float = 2e-3, weight_decay: float = 0.05,
                     betas=(0.9, 0.999)) -> torch.optim.Optimizer:
@@ -64,6 +66,6 @@ class ModelEMA:
     def state_dict(self) -> dict:
         return {"module": self.module.state_dict(), "updates": self.updates}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.module.load_state_dict(state["module"])
+    def load_state_dict(self, state: dict, source: str = "ema") -> None:
+        load_model_state(self.module, state["module"], source)
         self.updates = state["updates"]

@@ -65,8 +65,17 @@ def compose_config(overrides: list[str] | None = None, extra_file: str | None = 
     apply (see :func:`resume_config`)."""
     cfg = compose_overrides(list(overrides or []), extra_file)
     if cfg.get("resume"):
-        cfg = resume_config(cfg, compose_overrides([], None))
+        cfg = resume_config(cfg, compose_overrides([], None), given=_given_keys(list(overrides or []), extra_file))
     return cfg
+
+
+def _given_keys(overrides: list[str], extra_file: str | None) -> set[str]:
+    """The keys and groups a command sets itself (``trainer.max_steps=null`` -> ``trainer.max_steps``,
+    ``model=lite`` -> ``model``, every key of the extra file)."""
+    keys = {o.split("=", 1)[0].lstrip("+~").split("@", 1)[0] for o in overrides}
+    if extra_file:
+        keys |= set(_flat(OmegaConf.to_container(OmegaConf.load(extra_file))))
+    return keys
 
 
 # What a resumed run may not change: the network, its data, its losses, its optimizer and
@@ -85,11 +94,12 @@ def _flat(tree, prefix: str = "") -> dict:
     return {prefix[:-1]: tree}
 
 
-def resume_config(cfg: DictConfig, defaults: DictConfig) -> DictConfig:
+def resume_config(cfg: DictConfig, defaults: DictConfig, given=()) -> DictConfig:
     """The config a resumed run continues with: the one stored in the checkpoint, plus what the
     command changed relative to the defaults (``defaults``: the composed config without
-    overrides) where that is allowed; a change to the model, data, loss, optimizer or schedule is
-    an :class:`InputError` listing it, since the run would not be the run it claims to continue."""
+    overrides) or set explicitly (``given``: keys or groups, see :func:`_given_keys`) where that
+    is allowed; a change to the model, data, loss, optimizer or schedule is an
+    :class:`InputError` listing it, since the run would not be the run it claims to continue."""
     path = cfg.resume
     state = read_checkpoint(path)
     stored = state.get("config")
@@ -100,7 +110,11 @@ def resume_config(cfg: DictConfig, defaults: DictConfig) -> DictConfig:
     mine = _flat(OmegaConf.to_container(cfg, resolve=True))
     base = _flat(OmegaConf.to_container(defaults, resolve=True))
     run = _flat(stored)
-    changed = {k: v for k, v in mine.items() if k != "resume" and (k not in base or base[k] != v)}
+    # A value the command names counts even when it equals the default: the run may hold another
+    # (trainer.max_steps=null lifts the cap of a run stopped at max_steps=2).
+    named = tuple(given)
+    changed = {k: v for k, v in mine.items() if k != "resume" and (k not in base or base[k] != v or
+                                                                   any(k == g or k.startswith(g + ".") for g in named))}
     fixed = sorted((k for k, v in changed.items() if k.startswith(_FIXED_ON_RESUME) and k not in _FREE_ON_RESUME
                     and run.get(k) != v), key=lambda k: (k != "model.variant", k))
     if fixed:
@@ -133,12 +147,22 @@ def _init_distributed(device: torch.device) -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def ensure_synthetic(data: DataConfig, rank: int, root: str | None = None) -> Path:
-    """The synthetic benchmark at ``root`` (default: the config's ``data.root``), generated on
-    first use with the config's generator knobs and seed (by rank 0 under DDP)."""
+def ensure_synthetic(data: DataConfig, rank: int, root: str | None = None, where: str = "config.data.root") -> Path:
+    """The synthetic benchmark at ``root`` (default: the config's ``data.root``; ``where`` names
+    it in errors). At its default location (``config/data/synthetic.yaml``) it is generated on
+    first use with the config's generator knobs and seed (by rank 0 under DDP); anywhere else it
+    must exist: a typo'd root once got a fresh benchmark generated and trained on without a word."""
+    from data.prepare import default_synthetic
     from data.synthetic import SyntheticConfig, format_summary, prepare_synthetic
     root = Path(root or data.root)
     root = root if root.is_absolute() else ROOT / root
+    default = default_synthetic()[0]
+    if root.resolve() != default.resolve() and not (root / "meta.json").is_file():
+        if not root.exists():
+            raise InputError(f"{where}: {root} not found (the synthetic benchmark is generated on first use only at "
+                             f"its default location, {default}; make one elsewhere with scripts/download_data.py "
+                             f"--dataset synthetic --out {root})")
+        return root  # a split or sequence folder of a benchmark: the loaders check it
     if rank == 0:
         try:
             config = SyntheticConfig(**data.generator)
@@ -162,19 +186,37 @@ def _transforms(data: DataConfig) -> tuple[ClipTransform, ClipTransform]:
     return train, ClipTransform(ClipTransformConfig(size=data.size, train=False))
 
 
+def _load_sources(data: DataConfig, rank: int, key: str) -> list[tuple[list, float]]:
+    """The sequences of each source of ``data.<key>`` (``sources`` or ``val_sources``) with its
+    weight. Validation keeps every box and the stills' default motion."""
+    from data.sources import load_source
+
+    span = (data.clip_len - 1) * data.stride + 1
+    train = key == "sources"
+    groups = []
+    for i, source in enumerate(getattr(data, key) or ()):
+        where = f"config.data.{key}[{i}]"
+        if source.kind == "synthetic":
+            ensure_synthetic(data, rank, source.root, where=f"{where}.root")
+        sequences = load_source(source, span, data.min_visibility if train else 0.0, data.seed if train else 0, where)
+        groups.append((sequences, source.weight))
+    return groups
+
+
+def _val_from_sources(data: DataConfig, rank: int) -> list:
+    val = [seq for seqs, _ in _load_sources(data, rank, "val_sources") for seq in seqs]
+    if not val:
+        raise InputError("config: data.val_sources is empty: give the sequences (or frames) to validate on")
+    return val
+
+
 def _from_sources(data: DataConfig, rank: int):
     """Training and validation sequences of ``data.sources`` / ``data.val_sources``, with the
     sampler's groups (clips per source and its weight are counted later) and a label map."""
-    from data.sources import load_source, source_label_map
+    from data.sources import source_label_map
 
-    span = (data.clip_len - 1) * data.stride + 1
-    for source in (*data.sources, *(data.val_sources or ())):
-        if source.kind == "synthetic":
-            ensure_synthetic(data, rank, source.root)
-    train = [(load_source(s, span, data.min_visibility, data.seed), s.weight) for s in data.sources]
-    val = [seq for s in data.val_sources or () for seq in load_source(s, span)]
-    if not val:
-        raise InputError("config: data.val_sources is empty: give the sequences (or frames) to validate on")
+    train = _load_sources(data, rank, "sources")
+    val = _val_from_sources(data, rank)
     label_map = source_label_map([*data.sources, *(data.val_sources or ())])
     if label_map is None and data.label_map:
         label_map = read_label_map(ROOT / data.label_map if not Path(data.label_map).is_absolute() else data.label_map)
@@ -189,14 +231,15 @@ def build_datasets(data: DataConfig, rank: int = 0):
     sampler's groups ``[(clips, weight), ...]`` (one per training source). With
     ``data.pseudo_labels`` (a ``scripts/pseudo_label.py`` working folder) the training sequences
     it labelled learn its soft labels and its label map, and the validation labels are moved onto
-    that map by name."""
+    that map by name. ``data.val_sources`` without ``data.sources`` validates on those sources
+    while training on ``data.root``'s train split."""
     if data.sources:
         groups, val_seqs, label_map = _from_sources(data, rank)
     else:
         root = ensure_synthetic(data, rank) if data.name == "synthetic" else Path(data.root)
         label_map = read_label_map(root / "label_map.txt")
         groups = [(mot_split(root, "train", min_visibility=data.min_visibility), 1.0)]
-        val_seqs = mot_split(root, "val")
+        val_seqs = _val_from_sources(data, rank) if data.val_sources else mot_split(root, "val")
     if data.pseudo_labels:
         pseudo_root = Path(data.pseudo_labels) if Path(data.pseudo_labels).is_absolute() else ROOT / data.pseudo_labels
         labelled, pseudo_map = with_pseudo_labels([s for seqs, _ in groups for s in seqs], pseudo_root)
@@ -340,10 +383,26 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> Trainer:
     return trainer
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`train`; ``str()`` is the line to print, which says whether the run
+    has a checkpoint to resume from."""
+
+
+def interrupted_message(run_dir: Path | None) -> str:
+    last = run_dir / "last.pt" if run_dir is not None else None
+    if last is not None and last.is_file():
+        return f"interrupted: the last checkpoint, {last}, is intact (written atomically); continue with --resume {last}"
+    return f"interrupted: no checkpoint was written yet{f' in {run_dir}' if run_dir is not None else ''}"
+
+
 def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
-    """Train as configured; returns the final validation metrics."""
+    """Train as configured; returns the final validation metrics. Ctrl-C is a
+    :class:`TrainingInterrupted` saying what the run folder holds."""
     trainer = build_trainer(cfg, run_dir)
-    metrics = trainer.fit()
+    try:
+        metrics = trainer.fit()
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(interrupted_message(trainer.run_dir)) from None
     if trainer.rank == 0:
         print(f"run folder: {trainer.run_dir}")
         print("validation: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)

@@ -14,7 +14,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from models.checkpoint import load_model_state, read_checkpoint
+from common.errors import InputError
+from models.checkpoint import check_finite, load_model_state, read_checkpoint
 from train.checkpoint import save_checkpoint
 from train.optim import ModelEMA
 
@@ -228,18 +229,21 @@ class Trainer:
         return path
 
     def resume(self, path: str | Path) -> None:
+        """Weights (network, loss, EMA) through :func:`load_model_state`, which names what does
+        not fit or is not finite; a NaN or inf in the optimizer or scaler state is refused too,
+        naming its key, before anything is loaded."""
         state = read_checkpoint(path)
         for key in ("variant", "num_actions"):
             if key in self.checkpoint_meta and state.get(key) != self.checkpoint_meta[key]:
-                from common.errors import InputError
                 raise InputError(f"{path}: checkpoint has {key}={state.get(key)!r}, this run has {self.checkpoint_meta[key]!r}")
+        check_finite(_leaves({"optimizer": state.get("optimizer"), "scaler": state.get("scaler")}), str(path), "state")
         load_model_state(self.model, state["model"], str(path))
-        self.criterion.load_state_dict(state["criterion"])
+        load_model_state(self.criterion, state["criterion"], f"{path}: criterion")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         if self.ema is not None and state.get("ema"):
-            self.ema.load_state_dict(state["ema"])
+            self.ema.load_state_dict(state["ema"], source=f"{path}: ema")
         pos = state["position"]
         self.epoch, self.step_in_epoch, self.global_step = pos["epoch"], pos["step_in_epoch"], pos["global_step"]
         self.best_value, self.metrics = state["best_value"], state["metrics"]
@@ -249,6 +253,21 @@ class Trainer:
         random.setstate(_python_state_from(rng["python"]))
         if rng["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _leaves(tree, key: str = "") -> dict:
+    """The tensors and numbers of a nested state (an optimizer's) by dotted key, for
+    :func:`check_finite`: a resumed moment that is NaN turns the weights NaN at the first step,
+    with no word of where it came from."""
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, (list, tuple)):
+        items = enumerate(tree)
+    elif isinstance(tree, float):
+        return {key: torch.tensor(tree)}
+    else:
+        return {key: tree} if torch.is_tensor(tree) else {}
+    return {k: v for name, value in items for k, v in _leaves(value, f"{key}.{name}" if key else str(name)).items()}
 
 
 def _numpy_state() -> dict:

@@ -94,10 +94,16 @@ def _parse_float(text: str, path, line_no: int, column: str) -> float:
     return value
 
 
+INT_LIMIT = 2 ** 31  # frames and ids are 32-bit integers in the devkit and TrackEval
+
+
 def _parse_int(text: str, path, line_no: int, column: str) -> int:
     value = _parse_float(text, path, line_no, column)
     if value != int(value):
         raise FormatError(path, f"column '{column}' must be an integer, got {text.strip()!r}", line_no)
+    if not -INT_LIMIT < value < INT_LIMIT:
+        raise FormatError(path, f"column '{column}' is out of range: {text.strip()!r} (at most {INT_LIMIT - 1:,})",
+                          line_no)
     return int(value)
 
 
@@ -218,8 +224,8 @@ def read_seqinfo(path: str | os.PathLike) -> SeqInfo:
                 values[attr] = float(text)
             except ValueError:
                 raise FormatError(path, f"'{key}' must be a number, got {text!r}") from None
-            if values[attr] <= 0:
-                raise FormatError(path, f"'{key}' must be positive, got {text!r}")
+            if not (np.isfinite(values[attr]) and values[attr] > 0):
+                raise FormatError(path, f"'{key}' must be a positive finite number, got {text!r}")
         else:
             values[attr] = text
     return SeqInfo(**values)

@@ -12,11 +12,17 @@
   ``final_actions``) and ``id_time_actions``.
 
 Readers validate every field they use and raise :class:`FormatError` naming the file and the JSON
-path of the problem (``persons.id_1.frames[3].bbox: missing key 'x2'``).
+path of the problem (``persons.id_1.frames[3].bbox: missing key 'x2'``); a number must be finite
+(``NaN``/``Infinity`` are refused, and writers never write them).
+
+One id space in every file: a label map's ids are the file's own (gaps allowed, as AVA's), the
+``labelmap`` of ``output/<video>.json`` is keyed by them, and the ``labelmap`` list of
+``recognition_results.json`` is indexed by them (``null`` where an id is unused).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections import Counter
@@ -27,7 +33,13 @@ from typing import Any
 import numpy as np
 
 from common.errors import FormatError
-from common.io import atomic_write_json
+from common.io import atomic_write_json, atomic_write_text
+
+
+def normalise(action: str) -> str:
+    """Lower case, words only, single spaces: how labels and raw actions are compared (the reply
+    matcher, grouping, and the check that a label map's names can all be told apart)."""
+    return " ".join(re.sub(r"[^a-z0-9 ]+", " ", action.lower()).split())
 
 
 # ------------------------------------------------------------------------------------ label map
@@ -62,12 +74,15 @@ class LabelMap:
 _NUMBERED = re.compile(r"^(-?\d+)\s*:\s*(.*)$")
 
 
-def read_label_map(path: str | os.PathLike) -> LabelMap:
+def read_label_map(path: str | os.PathLike, allow_empty: bool = False) -> LabelMap:
+    """The label map of ``path``; a file without labels (empty, or comments only) is an error
+    unless ``allow_empty``, then an empty map."""
     path = Path(path)
     if not path.is_file():
         raise FormatError(path, "file not found")
     names: dict[int, str] = {}
     groups: dict[int, list[str]] = {}
+    first_line: dict[str, tuple[int, str]] = {}  # normalised name -> (line, name as written)
     numbered = None
     last_id = None
     for line_no, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
@@ -94,12 +109,16 @@ def read_label_map(path: str | os.PathLike) -> LabelMap:
             raise FormatError(path, f"empty label name for id {index}", line_no)
         if index in names:
             raise FormatError(path, f"duplicate label id {index}", line_no)
-        if name in names.values():
-            first = next(i for i, n in names.items() if n == name)
-            raise FormatError(path, f"duplicate label name {name!r} (ids {first} and {index})", line_no)
+        # Replies are matched to names after normalise(): two names equal then are one label to
+        # the matcher, and the second could never be produced.
+        if normalise(name) in first_line:
+            line, first = first_line[normalise(name)]
+            how = "" if name == first else " after normalising case and punctuation"
+            raise FormatError(path, f"{name!r} is the same label as line {line} {first!r}{how}", line_no)
+        first_line[normalise(name)] = (line_no, name)
         names[index] = name
         last_id = index
-    if not names:
+    if not names and not allow_empty:
         raise FormatError(path, "no labels in the file")
     return LabelMap(names, groups)
 
@@ -110,8 +129,7 @@ def write_label_map(path: str | os.PathLike, label_map: LabelMap) -> None:
         lines.append(f"{i}: {label_map.names[i]}")
         if label_map.groups.get(i):
             lines.append("   -> " + ", ".join(label_map.groups[i]))
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------------------------- JSON helpers
@@ -127,8 +145,31 @@ def _load_json(path: str | os.PathLike) -> Any:
         raise FormatError(path, "not UTF-8 text") from None
 
 
-def _get(obj: Any, key: str, kind, path, where: str, optional: bool = False, default=None):
-    """``obj[key]`` checked to be of ``kind``; errors name the JSON path ``where.key``."""
+def _write_json(path: str | os.PathLike, payload) -> None:
+    """Atomically, refusing a non-finite number (JSON has none; Python would write ``NaN``) with
+    the JSON path of the first one."""
+    bad = _non_finite(payload, "")
+    if bad is not None:
+        raise FormatError(path, f"{bad[0]}: cannot write {bad[1]}: expected a finite number")
+    atomic_write_json(path, payload, ensure_ascii=False, allow_nan=False)
+
+
+def _non_finite(value, where: str):
+    """``(JSON path, value)`` of the first non-finite float in ``value``, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "<root>", value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, item in items:
+        inner = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key)
+        found = _non_finite(item, inner)
+        if found is not None:
+            return found
+    return None
+
+
+def _get(obj: Any, key: str, kind, path, where: str, optional: bool = False, default=None, positive: bool = False):
+    """``obj[key]`` checked to be of ``kind`` (a float finite, and > 0 when ``positive``); errors
+    name the JSON path ``where.key``."""
     if not isinstance(obj, dict):
         raise FormatError(path, f"{where or '<root>'}: expected an object, got {type(obj).__name__}")
     if key not in obj or obj[key] is None:
@@ -142,6 +183,9 @@ def _get(obj: Any, key: str, kind, path, where: str, optional: bool = False, def
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         names = "/".join(k.__name__ for k in kinds)
         raise FormatError(path, f"{(where + '.') if where else ''}{key}: expected {names}, got {type(value).__name__}")
+    if isinstance(value, float) and not (math.isfinite(value) and (value > 0 or not positive)):
+        raise FormatError(path, f"{(where + '.') if where else ''}{key}: expected a finite number"
+                                f"{' > 0' if positive else ''}, got {value}")
     return value
 
 
@@ -214,12 +258,12 @@ def read_vicr_video(path: str | os.PathLike) -> VicrVideoLabels:
         raise FormatError(path, "top level must be a JSON object")
     v = _get(data, "video", dict, path, "")
     video = VicrVideoInfo(
-        name=_get(v, "name", str, path, "video"), fps=_get(v, "fps", float, path, "video"),
+        name=_get(v, "name", str, path, "video"), fps=_get(v, "fps", float, path, "video", positive=True),
         width=_get(v, "width", int, path, "video"), height=_get(v, "height", int, path, "video"),
         total_frames=_get(v, "total_frames", int, path, "video"),
         duration=_get(v, "duration", float, path, "video", optional=True, default=0.0))
-    if video.fps <= 0 or video.width <= 0 or video.height <= 0:
-        raise FormatError(path, f"video: fps, width and height must be positive, got {video.fps}, {video.width}, {video.height}")
+    if video.width <= 0 or video.height <= 0:
+        raise FormatError(path, f"video: width and height must be positive, got {video.width}, {video.height}")
     labelmap = _read_labelmap_obj(_get(data, "labelmap", dict, path, "", optional=True, default={}), path, "labelmap")
     persons = {}
     for pid, p in _get(data, "persons", dict, path, "").items():
@@ -305,7 +349,7 @@ def write_vicr_video(path: str | os.PathLike, labels: VicrVideoLabels) -> None:
     }
     if labels.partial:  # only then: files of complete runs keep seed 000's keys exactly
         payload["partial"] = True
-    atomic_write_json(path, payload, ensure_ascii=False)
+    _write_json(path, payload)
 
 
 # ---------------------------------------------------------------------- recognition_results.json
@@ -324,24 +368,29 @@ class VicrTube:
 @dataclass
 class RecognitionResults:
     video_path: str
-    labelmap: list[str]
+    labelmap: list[str | None]  # index = label id; None where the label map has no such id
     action_groups: dict[str, list[str]]
     tubes: dict[str, VicrTube]
+
+    @staticmethod
+    def labelmap_of(label_map: LabelMap) -> list[str | None]:
+        """``label_map``'s names indexed by their ids, the gaps None (the ids stay the file's own)."""
+        return [label_map.names.get(i) for i in range(max(label_map.ids(), default=-1) + 1)]
 
     def id_time_actions(self) -> list[dict]:
         return [{"id": tid, "time": t, "action": a, "confidence": c}
                 for tid, tube in self.tubes.items() for t, a, c in tube.final_actions]
 
     def to_label_map(self) -> LabelMap:
-        return LabelMap({i: n for i, n in enumerate(self.labelmap)},
-                        {i: list(self.action_groups.get(n, [])) for i, n in enumerate(self.labelmap)})
+        names = {i: n for i, n in enumerate(self.labelmap) if n is not None}
+        return LabelMap(names, {i: list(self.action_groups.get(n, [])) for i, n in names.items()})
 
 
 def read_recognition_results(path: str | os.PathLike) -> RecognitionResults:
     data = _load_json(path)
     if not isinstance(data, dict):
         raise FormatError(path, "top level must be a JSON object")
-    labelmap = [str(x) for x in _get(data, "labelmap", list, path, "")]
+    labelmap = [None if x is None else str(x) for x in _get(data, "labelmap", list, path, "")]
     groups = {str(k): [str(a) for a in v] if isinstance(v, list) else
               _get({"v": v}, "v", list, path, f"action_groups.{k}")
               for k, v in _get(data, "action_groups", dict, path, "", optional=True, default={}).items()}
@@ -367,8 +416,10 @@ def read_recognition_results(path: str | os.PathLike) -> RecognitionResults:
         finals = []
         for k, f in enumerate(_get(t, "final_actions", list, path, where, optional=True, default=[])):
             fw = f"{where}.final_actions[{k}]"
-            finals.append((_get(f, "time", int, path, fw), _get(f, "action", str, path, fw),
-                           _get(f, "confidence", float, path, fw)))
+            conf = _get(f, "confidence", float, path, fw)
+            if not 0.0 <= conf <= 1.0:
+                raise FormatError(path, f"{fw}.confidence must be in [0, 1], got {conf}")
+            finals.append((_get(f, "time", int, path, fw), _get(f, "action", str, path, fw), conf))
         tubes[tid] = VicrTube(temporal, finals)
     return RecognitionResults(str(data.get("video_path", "")), labelmap, groups, tubes)
 
@@ -384,14 +435,16 @@ def write_recognition_results(path: str | os.PathLike, results: RecognitionResul
                   for tid, t in results.tubes.items()},
         "id_time_actions": results.id_time_actions(),
     }
-    atomic_write_json(path, payload, ensure_ascii=False)
+    _write_json(path, payload)
 
 
 def soft_label(candidates: list[ActionCandidate], label_map: LabelMap) -> np.ndarray | None:
     """Top-k VLM candidates -> a distribution over ``label_map``'s ids (index = id).
 
-    Raw actions are mapped to their group through ``label_map.groups``; confidences of candidates
-    that land on the same id add up. Returns None when no candidate maps to a known label.
+    The files keep the model's own confidences (they need not sum to one); distillation needs a
+    distribution, so they are normalised here. Raw actions are mapped to their group through
+    ``label_map.groups``; confidences of candidates that land on the same id add up. Returns None
+    when no candidate maps to a known label.
     """
     lookup = label_map.name_to_id()
     dist = np.zeros(max(label_map.ids()) + 1, dtype=np.float64)

@@ -4,6 +4,9 @@
 command's overrides), finds the videos, wires the source of their tracks (a checkpoint of this
 framework, a MOT file, or detections plus the tracker) and runs :func:`pipeline.pseudo_label`.
 Training reads the results through :func:`data.sequences.with_pseudo_labels`.
+
+Before any work it checks that the output folders can be written, that the label map is usable and
+that the VLM server answers; at the end, a run that labelled nothing is an error.
 """
 from __future__ import annotations
 
@@ -43,7 +46,9 @@ def run(*, input_dir: Path, working_dir: Path, output_dir: Path, config: Path | 
         label_map: Path | None = None, oracle_gt: Path | None = None, oracle_noise: tuple[float, float] = (0.7, 0.05),
         skip_recognition: bool = False,
         pipeline_options=None, log=None):
-    """The whole run; returns the pipeline's :class:`~data.pseudolabel.pipeline.Stats`."""
+    """The whole run; returns the pipeline's :class:`~data.pseudolabel.pipeline.Stats` (``skipped``
+    names the inputs that could not be read). Raises :class:`InputError` when nothing was labelled."""
+    from common.io import check_output_path
     from data.formats.mot import read_mot_file
     from data.formats.vicr import read_label_map
     from data.pseudolabel.pipeline import pseudo_label
@@ -55,11 +60,18 @@ def run(*, input_dir: Path, working_dir: Path, output_dir: Path, config: Path | 
     if sum(x is not None for x in (checkpoint, tracks, detections)) != 1:
         raise InputError("give exactly one source of tracks: --checkpoint, --tracks or --detections")
     vlm, labelling = load_config(config, overrides)
+    check_output_path(working_dir / "metadata.json", "the working folder")
+    check_output_path(output_dir / "<video>.json", "the output files")
     predefined = read_label_map(label_map) if label_map is not None else None
-    if predefined is None and (input_dir / "label_map.txt").is_file():  # seed 000's data/input/label_map.txt
-        predefined = read_label_map(input_dir / "label_map.txt")
-        log(f"using the predefined label map {input_dir / 'label_map.txt'}")
-    videos = find_videos(input_dir, log)
+    default = input_dir / "label_map.txt"  # seed 000's data/input/label_map.txt, used "if it contains labels"
+    if predefined is None and default.is_file():
+        predefined = read_label_map(default, allow_empty=True)
+        if predefined:
+            log(f"using the predefined label map {default}")
+        else:
+            log(f"{default} holds no labels: ignored, the VLM's own labels are grouped into a label map")
+            predefined = None
+    videos, skipped = find_videos(input_dir, log)
     options = pipeline_options or PipelineOptions()
     if checkpoint is not None:
         network = Pipeline.from_checkpoint(checkpoint, options)
@@ -84,8 +96,18 @@ def run(*, input_dir: Path, working_dir: Path, output_dir: Path, config: Path | 
         backend = build_backend(vlm, oracle)
     stats = pseudo_label(videos, tracks_of, backend=backend, config=labelling, working_dir=working_dir,
                          output_dir=output_dir, label_map=predefined, skip_recognition=skip_recognition,
-                         max_tokens=vlm.max_tokens, log=log)
-    if not skip_recognition and vlm.backend == "oracle":
+                         max_tokens=vlm.max_tokens, log=log, skipped=skipped)
+    if skip_recognition:
+        return stats
+    if not stats.tube_seconds:
+        raise InputError(f"{input_dir}: nothing to label: no track has {labelling.min_track_frames} frames or more "
+                         f"({stats.short_tracks} shorter ones skipped; labelling.min_track_frames sets the length)")
+    if not stats.labelled:
+        raise InputError(f"{input_dir}: nothing was labelled: none of the {stats.tube_seconds} tube seconds got a "
+                         f"readable answer ({stats.invalid} unreadable replies, {stats.failed} requests unanswered): "
+                         "check the model and the server")
+    if vlm.backend == "oracle":
         fraction, count = oracle.agreement(working_dir)
-        log(f"oracle: the final top-1 label is the true action for {100 * fraction:.1f} % of {count} person-seconds")
+        log(f"oracle: the final top-1 label is the true action for {100 * fraction:.1f} % of {count} person-seconds"
+            if count else "oracle: no labelled person-second has a true action to compare with")
     return stats

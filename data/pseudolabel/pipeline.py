@@ -12,7 +12,10 @@ labels -> a label map -> iterative refinement -> seed 000's files.
 5. **Outputs**: ``<working>/<video>/tubes/metadata.json`` (tracks and tubes),
    ``<working>/<video>/tubes/recognition_results.json`` (top-k per second, final actions,
    id_time_actions), ``<working>/<video>/label_map.txt`` (grouped format), ``<working>/label_map.txt``
-   (the run's map) and ``<output>/<video>.json`` (frame-level boxes and actions).
+   (the run's map), ``<output>/<video>.json`` (frame-level boxes and actions) and
+   ``<working>/metadata.json`` (the run: its videos, those skipped as unreadable, its counts). With
+   ``skip_recognition`` (seed 000's "detection only"): the tracks and tubes only (``metadata.json``
+   files, and each video's tracks as ``<output>/<video>.txt``, MOT), no cache, no VLM.
 
 Every answer is stored in the :class:`~data.pseudolabel.cache.AnswerCache` the moment it arrives;
 a rerun asks only what is missing. A reply that cannot be read is asked once more, then recorded
@@ -29,15 +32,18 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import InputError
 from common.io import atomic_write_json
 from common.progress import ProgressBar
+from data.formats.mot import write_mot_file
 from data.formats.vicr import (ActionCandidate, LabelMap, RecognitionResults, VicrFrame, VicrPerson, VicrTube,
                                VicrVideoInfo, VicrVideoLabels, write_label_map, write_recognition_results,
                                write_vicr_video)
 from data.pseudolabel import replies
 from data.pseudolabel.cache import AnswerCache, prompt_hash
-from data.pseudolabel.tubes import TubeSecond, Tracks, VideoSource, extract_frames, keep_long_tracks, plan_tubes
-from data.pseudolabel.vlm import VLMRequest
+from data.pseudolabel.tubes import (TubeSecond, Tracks, VideoSource, extract_frames, keep_long_tracks, plan_tubes,
+                                    rows_from_tracks)
+from data.pseudolabel.vlm import ServerDown, VLMRequest
 
 REASK = (" Your previous reply could not be read. Reply with JSON only, exactly in the requested form, "
          "with nothing before or after it.")
@@ -77,6 +83,8 @@ class Stats:
     tracks: int = 0
     short_tracks: int = 0
     tube_seconds: int = 0
+    labelled: int = 0  # tube seconds with a label at the end
+    skipped: list = field(default_factory=list)  # (path, error) of inputs that could not be read
 
     def line(self) -> str:
         return (f"requests {self.requests} cache hits {self.cache_hits} invalid {self.invalid}"
@@ -172,11 +180,15 @@ def _seconds(tube: TubeSecond, fps: float) -> tuple[float, float]:
 
 def pseudo_label(videos: list[VideoSource], tracks_of, *, backend, config: LabellingConfig, working_dir: Path,
                  output_dir: Path, label_map: LabelMap | None = None, skip_recognition: bool = False,
-                 max_tokens: int = 256, log=None) -> Stats:
-    """Runs the pipeline over ``videos``; ``tracks_of(video) -> Tracks`` gives each one's tracks."""
+                 max_tokens: int = 256, log=None, skipped=()) -> Stats:
+    """Runs the pipeline over ``videos``; ``tracks_of(video) -> Tracks`` gives each one's tracks.
+    ``skipped``: the ``(path, error)`` of inputs that could not be read, for the run's summary."""
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-    stats = Stats()
-    cache = AnswerCache(working_dir / "vlm_cache.sqlite")
+    stats = Stats(skipped=list(skipped))
+    if skip_recognition:
+        log("--skip-recognition: tracks and tubes only (tubes/metadata.json, <output>/<video>.txt): no VLM, "
+            "no answer cache, no action labels")
+    cache = None if skip_recognition else AnswerCache(working_dir / "vlm_cache.sqlite")
     try:
         prepared = []
         for source in videos:
@@ -195,16 +207,30 @@ def pseudo_label(videos: list[VideoSource], tracks_of, *, backend, config: Label
             video = _Video(source, tracks, tubes)
             _write_metadata(working_dir / source.name / "tubes" / "metadata.json", video, short, config)
             prepared.append(video)
-        if not skip_recognition:
+        if skip_recognition:
+            for video in prepared:
+                write_mot_file(output_dir / f"{video.source.name}.txt", rows_from_tracks(video.tracks))
+        else:
             labeller = Labeller(backend, cache, stats, log)
-            label_map = _label(prepared, labeller, config, label_map, max_tokens, stats, log)
+            try:
+                label_map = _label(prepared, labeller, config, label_map, max_tokens, stats, log)
+            except ServerDown as exc:
+                raise InputError(f"{exc}; the {len(cache)} answers received so far are kept in {cache.path}: "
+                                 "rerun when the server answers") from None
             write_label_map(working_dir / "label_map.txt", label_map)
-        for video in prepared:
-            _write_outputs(video, label_map, working_dir, output_dir)
+            for video in prepared:
+                _write_outputs(video, label_map, working_dir, output_dir)
+            stats.labelled = sum(len(v.answers) for v in prepared)
     finally:
-        cache.close()
-    log(f"done: {len(videos)} videos, {stats.tracks} tracks ({stats.short_tracks} too short), "
-        f"{stats.tube_seconds} tube seconds; {stats.line()}, {stats.unmapped} labels outside the label map dropped")
+        if cache is not None:
+            cache.close()
+    _write_run(working_dir / "metadata.json", prepared, stats, skip_recognition)
+    skipped_text = (f" ({len(stats.skipped)} skipped: {', '.join(str(p) for p, _ in stats.skipped)})"
+                    if stats.skipped else "")
+    log(f"done: {len(videos)} videos{skipped_text}, {stats.tracks} tracks ({stats.short_tracks} too short), "
+        f"{stats.tube_seconds} tube seconds"
+        + ("" if skip_recognition else f", {stats.labelled} labelled; {stats.line()}, "
+                                       f"{stats.unmapped} labels outside the label map dropped"))
     return stats
 
 
@@ -266,8 +292,10 @@ def _group(answers: list, labeller: Labeller, max_tokens: int, log) -> LabelMap:
     counts = Counter(c.action for answer in answers if answer for c in answer)
     actions = sorted(counts, key=lambda a: (-counts[a], a))
     if not actions:
-        log("warning: the VLM gave no readable label for any tube second, so the label map is empty (the replies are "
-            "in the working folder's vlm_cache.sqlite: check the model and the server)")
+        stats = labeller.stats
+        why = (f"{stats.failed} requests got no answer: check the server" if stats.failed else
+               f"{stats.invalid} replies stayed unreadable (they are in {labeller.cache.path}): check the model")
+        log(f"warning: no tube second got a readable label, so the label map is empty ({why})")
         return LabelMap({})
     request = VLMRequest(replies.grouping_prompt(actions), schema=replies.GROUPING_SCHEMA,
                          max_tokens=max(max_tokens, 32 * len(actions)), tag=("group", "*", 0, 0, 0))
@@ -290,21 +318,27 @@ def _write_metadata(path: Path, video: _Video, short: int, config: LabellingConf
                    "size": list(t.size)} for t in video.tubes]})
 
 
-def _write_outputs(video: _Video, label_map: LabelMap | None, working_dir: Path, output_dir: Path) -> None:
+def _write_run(path: Path, videos: list[_Video], stats: Stats, skip_recognition: bool) -> None:
+    counts = {k: v for k, v in vars(stats).items() if k != "skipped"}
+    atomic_write_json(path, {
+        "videos": {v.source.name: str(v.source.path) for v in videos},
+        "skipped": [{"path": str(p), "error": error} for p, error in stats.skipped],
+        "skip_recognition": skip_recognition, "stats": counts})
+
+
+def _write_outputs(video: _Video, label_map: LabelMap, working_dir: Path, output_dir: Path) -> None:
     s = video.source
-    ids = label_map.name_to_id() if label_map else {}
+    ids = label_map.name_to_id()
     by_track: dict[int, dict[int, list[ActionCandidate]]] = {}
     for (track, second), answer in video.answers.items():
         by_track.setdefault(track, {})[second] = answer
-    if label_map is not None:
-        tubes = {f"id_{t}": VicrTube(temporal_labels=dict(sorted(seconds.items())),
-                                     final_actions=[(sec, a[0].action, a[0].confidence) for sec, a in sorted(seconds.items())])
-                 for t, seconds in sorted(by_track.items())}
-        names = [label_map.names[i] for i in label_map.ids()]
-        groups = {label_map.names[i]: list(label_map.groups.get(i, [])) for i in label_map.ids()}
-        write_recognition_results(working_dir / s.name / "tubes" / "recognition_results.json",
-                                  RecognitionResults(str(s.path), names, groups, tubes))
-        write_label_map(working_dir / s.name / "label_map.txt", label_map)
+    tubes = {f"id_{t}": VicrTube(temporal_labels=dict(sorted(seconds.items())),
+                                 final_actions=[(sec, a[0].action, a[0].confidence) for sec, a in sorted(seconds.items())])
+             for t, seconds in sorted(by_track.items())}
+    groups = {label_map.names[i]: list(label_map.groups.get(i, [])) for i in label_map.ids()}
+    write_recognition_results(working_dir / s.name / "tubes" / "recognition_results.json",
+                              RecognitionResults(str(s.path), RecognitionResults.labelmap_of(label_map), groups, tubes))
+    write_label_map(working_dir / s.name / "label_map.txt", label_map)
     persons = {}
     for track, items in video.tracks.items():
         seconds = by_track.get(track, {})
@@ -312,9 +346,10 @@ def _write_outputs(video: _Video, label_map: LabelMap | None, working_dir: Path,
         for frame, box in items:
             top = seconds.get(int(np.floor(frame / s.fps + 1e-9)), [None])[0]
             action = top.action if top is not None else None
-            frames.append(VicrFrame(frame, round(frame / s.fps, 4), tuple(float(v) for v in box), action,
+            # Whole pixels, as V-ICR writes them.
+            frames.append(VicrFrame(frame, round(frame / s.fps, 4), tuple(int(round(float(v))) for v in box), action,
                                     ids.get(action.lower()) if action else None))
         timeline = {sec: (a[0].action, ids.get(a[0].action.lower())) for sec, a in sorted(seconds.items())}
         persons[f"id_{track}"] = VicrPerson(frames=frames, action_timeline=timeline)
     info = VicrVideoInfo(s.name, s.fps, s.width, s.height, s.total_frames, s.total_frames / s.fps)
-    write_vicr_video(output_dir / f"{s.name}.json", VicrVideoLabels(info, label_map or LabelMap({}), persons))
+    write_vicr_video(output_dir / f"{s.name}.json", VicrVideoLabels(info, label_map, persons))

@@ -2,9 +2,11 @@
 and parsing that never trusts a reply.
 
 A labelling reply is parsed (code fences and prose around the JSON are ignored; single quotes and
-trailing commas are repaired), validated (a list of ``{"action", "confidence"}``), its confidences
-renormalised to sum to one, its actions mapped onto the label map when one is given (a name, one of
-its grouped raw actions, or a close spelling of either), duplicates merged, and the top ``k`` kept.
+trailing commas are repaired), validated (a list of ``{"action", "confidence"}``, confidences in [0, 1] or as percentages), its
+actions mapped onto the label map when one is given (a name, one of its grouped raw actions, or a
+close spelling of either), duplicates merged (the highest confidence kept), and the top ``k`` kept.
+Confidences stay the model's own, as V-ICR keeps them; they need not sum to one (distillation
+normalises them: :func:`data.formats.vicr.soft_label`).
 A reply from which nothing valid survives is ``None``: the caller re-asks once and then records it
 as invalid.
 """
@@ -16,17 +18,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from data.formats.vicr import ActionCandidate, LabelMap
+from data.formats.vicr import ActionCandidate, LabelMap, normalise
 
 SYSTEM = ("You label what one person is doing in short video clips cut around that person from a larger "
           "scene. You answer with JSON only.")
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 _TRAILING_COMMA = re.compile(r",\s*([\]}])")
-
-
-def normalise(action: str) -> str:
-    """Lower case, words only, single spaces: how raw actions are compared and grouped."""
-    return " ".join(re.sub(r"[^a-z0-9 ]+", " ", action.lower()).split())
 
 
 # ------------------------------------------------------------------------------------ prompts
@@ -93,6 +90,7 @@ def load_json(text: str):
 
 
 def _confidence(value) -> float | None:
+    """A confidence in [0, 1]; one in (1, 100] is read as a percentage; anything else is None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -102,9 +100,9 @@ def _confidence(value) -> float | None:
             value = float(value.rstrip("%")) / (100 if percent else 1)
         except ValueError:
             return None
-    if not isinstance(value, (int, float)) or value != value or value < 0:
+    if not isinstance(value, (int, float)) or not 0 <= value <= 100:  # NaN fails this too
         return None
-    return float(value) / 100 if value > 1 and value <= 100 else min(float(value), 1.0)
+    return float(value) / 100 if value > 1 else float(value)
 
 
 class LabelMatcher:
@@ -131,12 +129,12 @@ class Parsed:
 
 
 def parse_candidates(text: str, top_k: int, matcher: LabelMatcher | None = None) -> Parsed:
-    """A labelling reply -> up to ``top_k`` candidates (best first, confidences summing to 1)."""
+    """A labelling reply -> up to ``top_k`` candidates (best first, the model's confidences)."""
     value = load_json(text)
     items = value.get("actions") if isinstance(value, dict) else value
     if not isinstance(items, list):
         return Parsed(None)
-    scores: Counter = Counter()
+    scores: dict[str, float] = {}
     unmapped = 0
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("action"), str) or not item["action"].strip():
@@ -150,19 +148,18 @@ def parse_candidates(text: str, top_k: int, matcher: LabelMatcher | None = None)
             if action is None:
                 unmapped += 1
                 continue
-        scores[action] += confidence
-    total = sum(scores.values())
-    if total <= 0:
+        scores[action] = max(scores.get(action, 0.0), confidence)
+    if not any(scores.values()):  # no candidate, or all at confidence 0: the reply says nothing
         return Parsed(None, unmapped)
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
-    kept = sum(c for _, c in ranked)
-    return Parsed([ActionCandidate(a, round(c / kept, 4)) for a, c in ranked], unmapped)
+    return Parsed([ActionCandidate(a, round(c, 4)) for a, c in ranked], unmapped)
 
 
 def parse_groups(text: str, actions: list[str]) -> dict[str, list[str]] | None:
     """A grouping reply -> ``{group name: [raw actions]}`` covering every action exactly once
     (an action the reply left out becomes a group of its own; one it placed twice stays in its
-    first group), or None when the reply holds no usable group."""
+    first group), or None when the reply holds no usable group. Names equal after
+    :func:`normalise` are one group (the reply matcher could not tell them apart)."""
     value = load_json(text)
     groups = value.get("groups") if isinstance(value, dict) else value
     if not isinstance(groups, list):
@@ -170,20 +167,24 @@ def parse_groups(text: str, actions: list[str]) -> dict[str, list[str]] | None:
     by_key = {normalise(a): a for a in actions}
     out: dict[str, list[str]] = {}
     placed: set[str] = set()
+
+    def add(name: str, members: list[str]) -> None:
+        existing = next((n for n in out if normalise(n) == normalise(name)), name)
+        out.setdefault(existing, []).extend(members)
+        placed.update(members)
+
     for group in groups:
         if not isinstance(group, dict) or not isinstance(group.get("name"), str) or not group["name"].strip():
             continue
         members = [by_key[normalise(m)] for m in group.get("actions", []) if isinstance(m, str) and normalise(m) in by_key]
         members = [m for m in dict.fromkeys(members) if m not in placed]
         if members:
-            name = " ".join(group["name"].split()).lower()
-            out.setdefault(name, []).extend(members)
-            placed.update(members)
+            add(" ".join(group["name"].split()).lower(), members)
     if not out:
         return None
     for action in actions:
         if action not in placed:
-            out.setdefault(normalise(action), []).append(action)
+            add(normalise(action), [action])
     return out
 
 

@@ -3,9 +3,10 @@ cropped around the person (with context) and resized within the VLM's pixel budg
 true frame indices and timestamps.
 
 A video is a video file, an image folder, or a MOTChallenge sequence folder (``seqinfo.ini`` +
-``img1/``). Tracks come from a checkpoint of this framework (the streaming pipeline), from an
-existing MOT file, or from detections plus the tracker; tracks shorter than ``min_track_frames``
-are skipped and counted (seed 000: 30 frames).
+``img1/``, or a video file instead of ``img1/`` as PETS09-S2L1 ships). One that cannot be read is
+skipped and named; the others are labelled. Tracks come from a checkpoint of this framework (the
+streaming pipeline), from an existing MOT file, or from detections plus the tracker; tracks
+shorter than ``min_track_frames`` are skipped and counted (seed 000: 30 frames).
 """
 from __future__ import annotations
 
@@ -31,33 +32,56 @@ class VideoSource:
     height: int
     total_frames: int
     sequence: Path | None = None  # the MOTChallenge folder (for gt/gt.txt and det/det.txt)
+    frames: Path | None = None  # where the frames are when not ``path``: a sequence's image folder or video
 
     def stream(self, log=None):
         from data.video import FrameStream
-        frames = self.sequence / "img1" if self.sequence is not None and (self.sequence / "img1").is_dir() else self.path
-        return FrameStream(frames, fps=self.fps, log=log)
+        return FrameStream(self.frames or self.path, fps=self.fps, log=log)
 
 
-def find_videos(input_dir: Path, log) -> list[VideoSource]:
-    """The videos of ``input_dir``: video files, and sequence folders (with a seqinfo.ini)."""
-    from data.formats.mot import read_seqinfo
-    from data.video import FrameStream
-
+def find_videos(input_dir: Path, log) -> tuple[list[VideoSource], list[tuple[Path, str]]]:
+    """The videos of ``input_dir`` (video files, and sequence folders with a seqinfo.ini), and
+    those that cannot be read, skipped: ``(path, error)``. Raises when none can be read."""
     if not input_dir.is_dir():
         raise InputError(f"{input_dir}: input folder not found")
-    found = []
+    found, skipped = [], []
     for entry in sorted(input_dir.iterdir()):
-        if entry.is_dir() and (entry / "seqinfo.ini").is_file():
-            info = read_seqinfo(entry / "seqinfo.ini")
-            found.append(VideoSource(info.name, entry, info.frame_rate, info.width, info.height, info.seq_length, entry))
-        elif entry.is_file() and entry.suffix.lower() in VIDEO_EXTENSIONS:
-            stream = FrameStream(entry, log=log)
-            if stream.fps_source == "assumed":
-                log(f"warning: {entry}: no frame rate in the container: assuming {stream.fps:g} fps")
-            found.append(VideoSource(entry.stem, entry, stream.fps, stream.width, stream.height, stream.frame_count))
+        is_sequence = entry.is_dir() and (entry / "seqinfo.ini").is_file()
+        if not (is_sequence or (entry.is_file() and entry.suffix.lower() in VIDEO_EXTENSIONS)):
+            continue
+        try:
+            found.append(_open(entry, is_sequence, log))
+        except InputError as exc:
+            log(f"warning: skipped: {exc}")
+            skipped.append((entry, str(exc)))
     if not found:
+        if skipped:
+            raise InputError(f"{input_dir}: none of its {len(skipped)} videos can be read (first: {skipped[0][1]})")
         raise InputError(f"{input_dir}: no videos ({', '.join(VIDEO_EXTENSIONS)}) or sequence folders with a seqinfo.ini")
-    return found
+    return found, skipped
+
+
+def _open(entry: Path, is_sequence: bool, log) -> VideoSource:
+    """One input, its first frame decoded (so a corrupt file is found before any work)."""
+    from data.formats.vicr import LabelMap
+    from data.sequences import MotSequence
+    from data.video import FrameStream
+
+    if is_sequence:
+        # MotSequence knows where a sequence's frames are (img1/ or a video file); an empty label
+        # map keeps it from reading a dataset's label_map.txt, which tubes do not need.
+        seq = MotSequence(entry, label_map=LabelMap({}))
+        frames = seq.video_path or entry / seq.info.im_dir
+        FrameStream(frames, fps=seq.fps, log=log)
+        source = VideoSource(seq.name, entry, seq.fps, seq.width, seq.height, len(seq), entry, frames)
+    else:
+        stream = FrameStream(entry, log=log)
+        if stream.fps_source == "assumed":
+            log(f"warning: {entry}: no frame rate in the container: assuming {stream.fps:g} fps")
+        source = VideoSource(entry.stem, entry, stream.fps, stream.width, stream.height, stream.frame_count)
+    if not (math.isfinite(source.fps) and source.fps > 0):  # seconds and timestamps are counted in it
+        raise InputError(f"{entry}: frame rate {source.fps} is not a finite number > 0")
+    return source
 
 
 # ------------------------------------------------------------------------------------ tracks
@@ -74,6 +98,15 @@ def tracks_from_rows(rows) -> Tracks:
     for frame, track, box in zip(rows.frame[keep], rows.track_id[keep], rows.boxes[keep]):
         tracks.setdefault(int(track), []).append((int(frame) - 1, np.asarray(box, dtype=np.float64)))
     return {t: sorted(v, key=lambda fb: fb[0]) for t, v in sorted(tracks.items())}
+
+
+def rows_from_tracks(tracks: Tracks) -> "MotRows":
+    """Tracks -> MOT rows (1-based frames, confidence 1): :func:`tracks_from_rows` undone."""
+    from data.formats.mot import MotRows
+    rows = [(f + 1, t, box) for t, items in tracks.items() for f, box in items]
+    n = len(rows)
+    return MotRows(np.array([r[0] for r in rows], int), np.array([r[1] for r in rows], int),
+                   np.array([r[2] for r in rows], float).reshape(n, 4), np.ones(n), np.ones(n, int), np.ones(n))
 
 
 def resolve_rows_file(spec: str, video: VideoSource, kind: str) -> Path:

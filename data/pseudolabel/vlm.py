@@ -9,10 +9,13 @@ good: the server stayed down, or every retry timed out), so the caller can store
   ``VideoMetadata(fps, frames_indices, total_num_frames)`` and ``do_sample_frames=False``, so the
   prompt carries their true timestamps (without the metadata the processor assumes 24 fps).
 * :class:`OpenAIBackend`: any OpenAI-compatible server (``vllm serve Qwen/Qwen3-VL-8B-Instruct``)
-  through ``AsyncOpenAI``: bounded concurrency, a timeout per request, the client's own retries
-  with exponential backoff on connection errors, timeouts, 429 and 5xx; a tube second goes as one
-  video of JPEG frames with its frame indices and rate (or as separate images), with a JSON schema
-  as ``response_format`` and always a ``max_tokens`` limit.
+  through ``AsyncOpenAI``: bounded concurrency, a timeout per request, retries with exponential
+  backoff on connection errors, timeouts, 408, 409, 429 and 5xx; a tube second goes as one video of
+  JPEG frames with its frame indices and rate (or as separate images), with a JSON schema as
+  ``response_format`` and always a ``max_tokens`` limit. The server is checked before any work
+  (``GET {base_url}/models``, :data:`PROBE_TIMEOUT`); when :data:`DOWN_AFTER` attempts in a row get
+  no HTTP answer it is checked again, and if it still does not answer the run stops
+  (:class:`ServerDown`) instead of sending every request through every retry.
 * :class:`ScriptedBackend`: a Python function answers (tests, and the synthetic benchmark's noisy
   ground-truth "VLM" of :mod:`data.pseudolabel.oracle`).
 
@@ -33,6 +36,13 @@ from common.errors import InputError
 from data.pseudolabel.replies import SYSTEM
 
 VLM_EXTRA = 'pip install -c constraints.txt -e ".[vlm]"'
+PROBE_TIMEOUT = 5.0  # seconds for GET /models: a live server answers it at once, however busy its GPU
+DOWN_AFTER = 3  # attempts in a row without an HTTP answer (refused, reset, timed out) before the server is checked
+RETRY_DELAY = (0.5, 8.0)  # the first retry's wait, doubled each retry up to the second
+
+
+class ServerDown(InputError):
+    """The server stopped answering mid-run."""
 
 
 @dataclass
@@ -159,32 +169,98 @@ class OpenAIBackend:
             body["extra_body"] = extra
         return body
 
-    async def _run(self, requests: list[VLMRequest], on_reply) -> None:
-        client = self.openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout,
-                                         max_retries=self.retries)
-        gate = asyncio.Semaphore(self.concurrency)
+    def _client(self):
+        # Retries are ours (not the client's): each failed attempt is seen, so a dead server is
+        # noticed after a few attempts instead of after every request's full round of retries.
+        return self.openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout,
+                                       max_retries=0)
 
-        async def one(index: int, request: VLMRequest) -> None:
-            async with gate:
+    async def _probe(self, client) -> str | None:
+        """None when ``GET {base_url}/models`` gets an HTTP answer (any status: some servers do not
+        serve the list) within :data:`PROBE_TIMEOUT`, else why not."""
+        try:
+            await client.with_options(timeout=PROBE_TIMEOUT).models.list()
+        except self.openai.APITimeoutError:
+            return f"GET /models: no answer within {PROBE_TIMEOUT:g} s"
+        except self.openai.APIConnectionError as exc:
+            return f"GET /models: {_root_cause(exc)}"
+        except (self.openai.APIError, ValueError):  # an HTTP answer, even an error or not a model list
+            pass
+        return None
+
+    def check_server(self) -> None:
+        """Raises :class:`InputError` naming ``base_url`` when no server answers there."""
+        async def probe():
+            client = self._client()
+            try:
+                return await self._probe(client)
+            finally:
+                await client.close()
+
+        problem = asyncio.run(probe())
+        if problem:
+            raise InputError(f"{self.base_url}: no OpenAI-compatible server answers ({problem}): start it "
+                             f"(vllm serve {self.model}) or give the right --base-url")
+
+    async def _run(self, requests: list[VLMRequest], on_reply) -> None:
+        client = self._client()
+        gate = asyncio.Semaphore(self.concurrency)
+        silent = [0]  # attempts in a row, over all requests, that got no HTTP answer
+        probing = asyncio.Lock()
+
+        async def no_answer(why: str) -> None:
+            silent[0] += 1
+            async with probing:  # one check at a time; the others wait for its verdict
+                if silent[0] < DOWN_AFTER:
+                    return
+                problem = await self._probe(client)
+                if problem:
+                    raise ServerDown(f"{self.base_url}: the server stopped answering ({silent[0]} attempts in a row "
+                                     f"failed: {why}; {problem})")
+                silent[0] = 0  # it answers: those requests were only slow
+
+        async def ask(request: VLMRequest) -> str | None:
+            for attempt in range(self.retries + 1):
+                if attempt:
+                    await asyncio.sleep(min(RETRY_DELAY[0] * 2 ** (attempt - 1), RETRY_DELAY[1]))
                 try:
                     response = await client.chat.completions.create(**self._body(request))
-                    text = response.choices[0].message.content if response.choices else None
                 except self.openai.APIStatusError as exc:
+                    silent[0] = 0
                     if 400 <= exc.status_code < 500 and exc.status_code not in (408, 409, 429):
                         raise InputError(f"{self.base_url}: the server refused the request "
                                          f"({exc.status_code}: {str(exc).splitlines()[0][:200]})") from None
-                    text = None  # still failing after the client's retries
-                except self.openai.APIConnectionError:  # timeouts too, after the client's retries
-                    text = None
+                    continue
+                except self.openai.APIConnectionError as exc:  # timeouts too
+                    await no_answer(_root_cause(exc))
+                    continue
+                silent[0] = 0
+                return response.choices[0].message.content if response.choices else None
+            return None  # still failing after the retries: not cached, a rerun asks again
+
+        async def one(index: int, request: VLMRequest) -> None:
+            async with gate:
+                text = await ask(request)
             on_reply(index, text)
 
+        tasks = [asyncio.ensure_future(one(index, request)) for index, request in enumerate(requests)]
         try:
-            await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
-        finally:
+            await asyncio.gather(*tasks)
+        finally:  # the first error (or Ctrl-C) cancels the requests still in flight or waiting
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await client.close()
 
     def run(self, requests: list[VLMRequest], on_reply) -> None:
         asyncio.run(self._run(requests, on_reply))
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost error's text ("[Errno 111] Connect call failed"), or the error's own."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    return str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -216,13 +292,15 @@ class VLMConfig:
 
 
 def build_backend(config: VLMConfig, oracle=None):
-    """The backend ``config`` names. ``oracle`` answers for ``backend: oracle``."""
+    """The backend ``config`` names, a server checked to answer. ``oracle`` answers for ``backend: oracle``."""
     if config.backend == "transformers":
         return TransformersBackend(config.model, device=config.device, dtype=config.dtype, frames_as=config.frames_as)
     if config.backend == "openai":
-        return OpenAIBackend(config.model, config.base_url, api_key=config.api_key, concurrency=config.concurrency,
-                             timeout=config.timeout, retries=config.retries, frames_as=config.frames_as,
-                             structured=config.structured)
+        backend = OpenAIBackend(config.model, config.base_url, api_key=config.api_key, concurrency=config.concurrency,
+                                timeout=config.timeout, retries=config.retries, frames_as=config.frames_as,
+                                structured=config.structured)
+        backend.check_server()
+        return backend
     if oracle is None:
         raise InputError("backend oracle answers from a synthetic benchmark's ground truth: give --oracle-gt DATASET")
     return ScriptedBackend(oracle, model=f"oracle:{oracle.describe()}")

@@ -76,6 +76,10 @@ def test_seqinfo_round_trip_and_errors(tmp_path):
     (tmp_path / "nosection.ini").write_text("name=x\n")
     with pytest.raises(FormatError):
         read_seqinfo(tmp_path / "nosection.ini")
+    for rate in ("nan", "inf", "0"):  # NaN once passed the '<= 0' check and reached the V-ICR JSON
+        (tmp_path / "rate.ini").write_text(f"[Sequence]\nname=x\nframeRate={rate}\nseqLength=3\nimWidth=8\nimHeight=8\n")
+        with pytest.raises(FormatError, match=f"'frameRate' must be a positive finite number, got '{rate}'"):
+            read_seqinfo(tmp_path / "rate.ini")
 
 
 def test_action_sidecar_round_trip_and_errors(tmp_path):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from common.errors import FormatError
-from data.formats.vicr import (ActionCandidate, LabelMap, RecognitionResults, VicrFrame, VicrPerson, VicrVideoInfo, VicrVideoLabels, read_label_map, read_recognition_results,
+from data.formats.vicr import (ActionCandidate, LabelMap, RecognitionResults, VicrFrame, VicrPerson, VicrTube,
+                               VicrVideoInfo, VicrVideoLabels, read_label_map, read_recognition_results,
                                read_vicr_video, soft_label, write_label_map, write_recognition_results,
                                write_vicr_video)
 
@@ -56,7 +57,13 @@ def test_label_map_three_forms(tmp_path):
     ("0: a\nwalking\n", "mixes", 2),
     ("-> a, b\n0: x\n", "'->' line before any label", 1),
     ("0:\n", "empty label name", 1),
-    ("0: walk\n1: run\n2: walk\n", "duplicate label name 'walk' \\(ids 0 and 2\\)", 3),
+    ("0: walk\n1: run\n2: walk\n", "'walk' is the same label as line 1 'walk'", 3),
+    # The reply matcher compares names after normalising case and punctuation: one could never be produced.
+    ("walking\n# comment\nWalking\n", "'Walking' is the same label as line 1 'walking' after normalising case and "
+                                      "punctuation", 3),
+    ("0: walking\n   -> strolling\n1: running\n5: walking.\n", "'walking.' is the same label as line 1 'walking' after "
+                                                              "normalising", 4),
+    ("# only a comment\n\n", "no labels in the file", None),
 ])
 def test_label_map_errors(tmp_path, text, message, line):
     (tmp_path / "m.txt").write_text(text)
@@ -107,6 +114,14 @@ def test_video_json_built_in_code_round_trips(tmp_path):
     (lambda d: d.pop("persons"), "missing key 'persons'"),
     (lambda d: d["persons"]["id_1"]["frames"][0].update(action_scores=[0.5, float("nan")]), r"action_scores: probabilities must be in \[0, 1\], got nan"),
     (lambda d: d["persons"]["id_1"]["frames"][0].update(action_scores=[1.2, -0.2]), r"must be in \[0, 1\], got 1.2"),
+    # JSON has no NaN or Infinity, but Python writes and reads them: refused, the field named.
+    (lambda d: d["video"].update(fps=float("nan")), r"video\.fps: expected a finite number > 0, got nan"),
+    (lambda d: d["video"].update(fps=float("inf")), r"video\.fps: expected a finite number > 0, got inf"),
+    (lambda d: d["video"].update(fps=0), r"video\.fps: expected a finite number > 0, got 0.0"),
+    (lambda d: d["persons"]["id_1"]["frames"][0]["bbox"].update(y2=float("-inf")),
+     r"persons\.id_1\.frames\[0\]\.bbox\.y2: expected a finite number, got -inf"),
+    (lambda d: d["persons"]["id_1"]["frames"][0].update(timestamp=float("nan")),
+     r"persons\.id_1\.frames\[0\]\.timestamp: expected a finite number, got nan"),
 ])
 def test_video_json_errors_name_the_json_path(tmp_path, mutate, message):
     data = json.loads(json.dumps(SEED_VIDEO_JSON))
@@ -137,10 +152,54 @@ def test_seed_recognition_results_round_trip(tmp_path):
         read_recognition_results(tmp_path / "bad.json")
 
 
+def test_recognition_results_confidences_must_be_finite(tmp_path):
+    bad = json.loads(json.dumps(SEED_RECOGNITION_JSON))
+    bad["tubes"]["id_1"]["final_actions"][0]["confidence"] = float("nan")
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(FormatError, match=r"bad\.json: tubes\.id_1\.final_actions\[0\]\.confidence: expected a finite "
+                                          r"number, got nan"):
+        read_recognition_results(tmp_path / "bad.json")
+
+
+def test_writers_refuse_non_finite_numbers_naming_the_field(tmp_path):
+    person = VicrPerson([VicrFrame(0, 0.0, (1, 2, 30, 60), "walking", 0)], {0: ("walking", 0)})
+    labels = VicrVideoLabels(VicrVideoInfo("clip", float("nan"), 320, 192, 30, 3.0), LabelMap({0: "walking"}),
+                             {"id_3": person})
+    with pytest.raises(FormatError, match=r"clip\.json: video\.fps: cannot write nan: expected a finite number"):
+        write_vicr_video(tmp_path / "clip.json", labels)
+    labels.video.fps = 10.0
+    labels.persons["id_3"].frames[0].bbox = (1, 2, float("inf"), 60)
+    with pytest.raises(FormatError, match=r"persons\.id_3\.frames\[0\]\.bbox\.x2: cannot write inf"):
+        write_vicr_video(tmp_path / "clip.json", labels)
+    tube = VicrTube({0: [ActionCandidate("walking", float("nan"))]}, [(0, "walking", 0.5)])
+    results = RecognitionResults("v.mp4", ["walking"], {}, {"id_1": tube})
+    with pytest.raises(FormatError, match=r"tubes\.id_1\.temporal_labels\.0\[0\]\.confidence: cannot write nan"):
+        write_recognition_results(tmp_path / "rr.json", results)
+    assert not list(tmp_path.iterdir())  # nothing written, not even a partial file
+
+
+def test_label_ids_with_gaps_keep_one_id_space(tmp_path):
+    (tmp_path / "ava.txt").write_text("1: bend/bow\n3: crouch/kneel\n")  # AVA's ids, with gaps
+    label_map = read_label_map(tmp_path / "ava.txt")
+    results = RecognitionResults("v.mp4", RecognitionResults.labelmap_of(label_map), {}, {})
+    write_recognition_results(tmp_path / "rr.json", results)
+    # The list is indexed by the label's id: position 3 is id 3, null where no label has the id.
+    assert json.loads((tmp_path / "rr.json").read_text())["labelmap"] == [None, "bend/bow", None, "crouch/kneel"]
+    assert read_recognition_results(tmp_path / "rr.json").to_label_map().names == label_map.names
+
+
+def test_a_label_map_without_labels_is_empty_only_when_allowed(tmp_path):
+    (tmp_path / "empty.txt").write_text("# nothing yet\n\n   \n")
+    assert read_label_map(tmp_path / "empty.txt", allow_empty=True) == LabelMap({})
+    with pytest.raises(FormatError, match="no labels in the file"):
+        read_label_map(tmp_path / "empty.txt")
+
+
 def test_soft_label_maps_raw_actions_through_groups():
     label_map = RecognitionResults("", ["attacking", "boxing practice"],
                                    {"boxing practice": ["boxing", "sparring"], "attacking": ["punching"]}, {}).to_label_map()
-    dist = soft_label([ActionCandidate("sparring", 0.6), ActionCandidate("Punching", 0.2),
-                       ActionCandidate("boxing", 0.2), ActionCandidate("unknown thing", 0.9)], label_map)
-    np.testing.assert_allclose(dist, [0.2, 0.8])
+    # The files keep the model's confidences (0.9 + 0.8 + 0.3 here); distillation gets a distribution.
+    dist = soft_label([ActionCandidate("sparring", 0.9), ActionCandidate("Punching", 0.3),
+                       ActionCandidate("boxing", 0.8), ActionCandidate("unknown thing", 0.9)], label_map)
+    np.testing.assert_allclose(dist, [0.15, 0.85])
     assert soft_label([ActionCandidate("nothing known", 1.0)], label_map) is None

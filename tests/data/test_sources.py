@@ -105,3 +105,30 @@ def test_crowdhuman_and_coco_files_become_moving_clips(tmp_path):
     (tmp_path / "bad.odgt").write_text('{"ID": "x", "gtboxes": [{"tag": "person", "fbox": [1, 2]}]}\n')
     with pytest.raises(FormatError, match=r"bad.odgt: line 1 gtboxes\[0\].fbox: expected a box"):
         read_crowdhuman(tmp_path / "bad.odgt", tmp_path)
+
+
+def test_a_frame_range_past_the_end_is_refused_naming_the_source(small_dataset):
+    """It was clipped to the sequence without a word (and a range wholly past the end then failed
+    in the ReID loss)."""
+    from common.errors import InputError
+    seq = small_dataset / "train" / "SYN-train-01"  # 40 frames
+    assert len(load_source(SourceConfig("mot", str(seq), frames=(31, 40)), clip_span=4)[0]) == 10
+    with pytest.raises(InputError) as info:
+        load_source(SourceConfig("mot", str(seq), frames=(1, 900)), clip_span=4, where="config.data.sources[0]")
+    assert str(info.value) == f"config.data.sources[0].frames: [1, 900] but {seq} has 40 frames"
+
+
+def test_val_sources_validate_a_run_that_trains_on_data_root(small_dataset, tmp_path):
+    """val_sources without sources were ignored: validation silently used data.root's val split."""
+    from omegaconf import OmegaConf
+
+    from train.config import check_train_config
+    from train.run import build_datasets, compose_config
+    cfg = compose_config([f"data.root={small_dataset}", "data.size=[128,192]", "data.clip_len=4", "data.stride=1",
+                          f"runs_root={tmp_path}"])
+    cfg.data.val_sources = [{"kind": "mot", "root": str(small_dataset / "train" / "SYN-train-02"), "frames": [1, 20]}]
+    config = check_train_config(OmegaConf.to_container(cfg, resolve=True))
+    train_set, val_set, label_map, _ = build_datasets(config.data)
+    assert [(s.name, len(s)) for s in val_set.sequences] == [("SYN-train-02", 20)]
+    assert sorted(s.name for s in train_set.sequences) == ["SYN-train-01", "SYN-train-02"]
+    assert label_map.names[0] == "standing"

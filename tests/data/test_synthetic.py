@@ -184,10 +184,58 @@ def test_the_trainer_generates_with_an_empty_generator_config(tmp_path, monkeypa
     import data.synthetic as synthetic
     from train.run import ensure_synthetic
 
+    import data.prepare
+
     seen = []
     monkeypatch.setattr(synthetic, "generate_dataset", lambda out, seed, config: seen.append(config) or
                         {"seed": seed, "config": {}, "summary": {}})
     monkeypatch.setattr(synthetic, "format_summary", lambda meta: "")
+    monkeypatch.setattr(data.prepare, "default_synthetic", lambda: (tmp_path / "syn", 0))  # a fresh clone's default
     cfg = OmegaConf.create({"root": str(tmp_path / "syn"), "seed": 0, "generator": {}})
     assert ensure_synthetic(cfg, rank=0) == tmp_path / "syn"
     assert seen == [SyntheticConfig()]
+
+
+def test_a_mistyped_root_is_refused_not_generated(tmp_path, monkeypatch):
+    """Only the default location is generated on first use: a typo'd data.root once got a fresh
+    benchmark generated and trained on without a word."""
+    from omegaconf import OmegaConf
+
+    import data.prepare
+    import data.synthetic as synthetic
+    from common.errors import InputError
+    from train.run import ensure_synthetic
+
+    monkeypatch.setattr(synthetic, "generate_dataset", lambda *a, **k: pytest.fail("generated"))
+    monkeypatch.setattr(data.prepare, "default_synthetic", lambda: (tmp_path / "default", 0))
+    cfg = OmegaConf.create({"root": str(tmp_path / "synthetc"), "seed": 0, "generator": {}})
+    with pytest.raises(InputError, match=rf"^config.data.root: {tmp_path / 'synthetc'} not found \(the synthetic "
+                                         rf"benchmark is generated on first use only at its default location, "
+                                         rf"{tmp_path / 'default'};"):
+        ensure_synthetic(cfg, rank=0)
+    with pytest.raises(InputError, match=r"^config.data.sources\[2\].root: .*/elsewhere not found"):
+        ensure_synthetic(cfg, rank=0, root=str(tmp_path / "elsewhere"), where="config.data.sources[2].root")
+    assert not (tmp_path / "synthetc").exists() and not (tmp_path / "elsewhere").exists()
+
+
+def test_force_never_deletes_a_users_file_inside_a_sequence(tmp_path):
+    from common.errors import InputError
+    from data.synthetic import prepare_synthetic
+
+    out = tmp_path / "syn"
+    prepare_synthetic(out, seed=1, config=TINY, log=lambda m: None)
+    seq = out / "train" / "SYN-train-01"
+    (seq / "notes.txt").write_text("mine")
+    (seq / "img1" / "000001-labelled.jpg").write_bytes(b"mine too")
+    (seq / "gt" / "my_gt.txt").write_text("1,1,0,0,1,1,1,1,1\n")
+    # Used as it is (training reads it), but never deleted to regenerate it.
+    assert prepare_synthetic(out, seed=1, config=TINY)[1] is False
+    with pytest.raises(InputError, match=r"holds files the generator did not write \(train/SYN-train-01/gt/my_gt.txt, "
+                                         r"train/SYN-train-01/img1/000001-labelled.jpg, train/SYN-train-01/notes.txt\)"):
+        prepare_synthetic(out, seed=2, config=TINY, force=True)
+    assert (seq / "notes.txt").read_text() == "mine" and (seq / "img1" / "000001.jpg").is_file()
+    assert json.loads((out / "meta.json").read_text())["seed"] == 1
+    for path in (seq / "notes.txt", seq / "img1" / "000001-labelled.jpg", seq / "gt" / "my_gt.txt"):
+        path.unlink()
+    (seq / "gt" / ".gt.999999-abcdef.partial.txt").write_text("left by a killed generation")
+    assert prepare_synthetic(out, seed=2, config=TINY, force=True, log=lambda m: None)[0]["seed"] == 2

@@ -81,3 +81,49 @@ def test_a_sequence_video_takes_the_sequences_frame_rate(real_data):
     assert notes == [f"{real_data / 'mot' / 'PETS09-S2L1' / 'vtest.avi'}: the container says 10 fps, the "
                      "sequence's seqinfo.ini 7: using 7"]
     assert FrameStream(real_data / "mot" / "PETS09-S2L1" / "vtest.avi", fps=10).fps == 10.0
+
+
+def test_frames_without_zero_padding_are_read_in_numeric_order(tmp_path):
+    """1.jpg ... 11.jpg were read as 1, 10, 11, 2, ... (name order) by streams and sequences alike."""
+    from data.video import FrameStream, list_images
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for k in range(1, 12):
+        cv2.imwrite(str(folder / f"{k}.png"), np.full((24, 32, 3), 20 * k, np.uint8))
+    assert [p.name for p in list_images(folder)] == [f"{k}.png" for k in range(1, 12)]
+    means = [int(round(frame.mean())) for _, _, frame in FrameStream(folder, fps=5)]
+    assert means == [20 * k for k in range(1, 12)]
+    (folder / "frame_2.png").write_bytes(b"")
+    (folder / "frame_10.png").write_bytes(b"")
+    assert [p.name for p in list_images(folder)][-2:] == ["frame_2.png", "frame_10.png"]
+
+
+@pytest.mark.parametrize("size", [(1, 1), (8, 64)])
+def test_absurdly_small_frames_are_refused_at_the_input(tmp_path, size):
+    """A 1x1 frame went through the network and failed in the output video writer, which the
+    error then blamed."""
+    from data.video import FrameStream
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "000001.png"), np.zeros((*size, 3), np.uint8))
+    _write_video(tmp_path / "tiny.avi", [np.zeros((*size, 3), np.uint8)] * 3)
+    for source, named in ((folder, folder / "000001.png"), (tmp_path / "tiny.avi", tmp_path / "tiny.avi")):
+        with pytest.raises(InputError) as info:
+            FrameStream(source)
+        assert str(info.value) == (f"{named}: frames are {size[1]}x{size[0]} pixels, too small to find people in "
+                                   "(at least 16x16 is needed)")
+    cv2.imwrite(str(folder / "000001.png"), np.zeros((16, 16, 3), np.uint8))
+    assert (FrameStream(folder).width, FrameStream(folder).height) == (16, 16)
+
+
+def test_write_image_is_atomic_and_refuses_an_unknown_extension(tmp_path, monkeypatch):
+    from data.video import write_image
+    image = np.full((20, 30, 3), 99, np.uint8)
+    with pytest.raises(InputError, match=r"p.xyz: unknown image extension '.xyz' \(expected one of .jpg, "):
+        write_image(tmp_path / "p.xyz", image)
+    write_image(tmp_path / "p.png", image)
+    monkeypatch.setattr(cv2, "imwrite", lambda path, *a: open(path, "wb").write(b"half") and False)
+    with pytest.raises(InputError, match="p.png: cannot write image"):
+        write_image(tmp_path / "p.png", image)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]  # no partial file, the old image intact
+    assert read_image(tmp_path / "p.png").mean() == 99

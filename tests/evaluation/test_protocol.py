@@ -104,3 +104,53 @@ def test_the_identity_action_score_uses_the_results_frame_rate(tmp_path):
     _json_result(tmp_path / "res1", fps=1)  # four seconds of one frame each: two of them "run"
     report = run_evaluation(gt_root=gt, results=[str(tmp_path / "res1")], out_dir=tmp_path / "o1", plots=False)
     assert report["table"]["seq-a"]["id_action_acc"] == pytest.approx(50.0)
+
+
+def _vicr(persons: dict, width: int = 100, height: int = 100, total: int = 4, partial: bool = False) -> str:
+    payload = {"video": {"name": "seq-a", "fps": 10, "width": width, "height": height, "total_frames": total},
+               "labelmap": {}, "persons": persons}
+    if partial:
+        payload["partial"] = True
+    return json.dumps(payload)
+
+
+def _person(frames):
+    return {"frames": [{"frame_idx": k, "timestamp": k / 10, "bbox": {"x1": 10, "y1": 10, "x2": 30, "y2": 50},
+                        "action": None, "action_id": None} for k in frames]}
+
+
+def test_vicr_results_that_cannot_be_scored_as_given_are_refused(tmp_path):
+    from common.errors import FormatError
+
+    gt = _sequence(tmp_path / "gt")
+    res = tmp_path / "res"
+    res.mkdir()
+    path = res / "seq-a.json"
+
+    def score(**kwargs):
+        return run_evaluation(gt_root=gt, results=[str(path)], out_dir=tmp_path / "o", plots=False, **kwargs)
+
+    # The same person twice in a frame, also when spelled id_1 and id_01: it once scored 100.
+    path.write_text(_vicr({"id_1": _person(range(4)), "id_01": _person([2])}))
+    with pytest.raises(FormatError, match=r"seq-a.json: persons.id_01: id 1 appears twice in frame 2"):
+        score()
+    # Frames of another size than the ground truth's.
+    path.write_text(_vicr({"id_1": _person(range(4))}, width=1920, height=1080))
+    with pytest.raises(FormatError, match=r"video_info is 1920x1080, but seq-a's frames are 100x100"):
+        score()
+    # A run stopped after 2 of 4 frames: not scored as if complete, but its frames can be.
+    path.write_text(_vicr({"id_1": _person(range(2))}, total=2, partial=True))
+    with pytest.raises(FormatError, match=r"a partial result \(the run stopped after 2 of seq-a's 4 frames\): "
+                                          r"score only those with --frames 1-2"):
+        score()
+    assert score(frames=(1, 2))["table"]["seq-a"]["mota"] == 100
+
+
+def test_mot_results_for_frames_of_another_size_are_refused(tmp_path):
+    from common.errors import FormatError
+
+    gt = _sequence(tmp_path / "gt")
+    res = tmp_path / "seq-a.txt"
+    res.write_text("".join(f"{f},1,{10 * 19.2},{10 * 10.8},{20 * 19.2},{40 * 10.8},1,-1,-1,-1\n" for f in range(1, 5)))
+    with pytest.raises(FormatError, match=r"seq-a.txt: 4 of 4 boxes start outside seq-a's 100x100 frames"):
+        run_evaluation(gt_root=gt, results=[str(res)], out_dir=tmp_path / "o", plots=False)

@@ -79,3 +79,121 @@ def test_disk_full_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert torch.load(path, weights_only=True)["step"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no partial file, the stale one removed
+
+
+@pytest.mark.parametrize("sources, message", [
+    ("[{kind:mot,root:x},{kind:mot,root:x,frames:[430,1]}]",
+     "config.data.sources[1]: frames: expected [first, last] with 1 <= first <= last, got [430, 1]"),
+    ("[{kind:mot,root:x,frames:[0,0]}]", "config.data.sources[0]: frames: expected [first, last] with 1 <= first"),
+    ("[{kind:mott,root:x}]",
+     "config.data.sources[0].kind: expected one of 'synthetic', 'mot', 'crowdhuman', 'coco', 'clips', got 'mott'"),
+    ("[{kind:mot,root:x,weight:-1}]", "config.data.sources[0]: weight: expected a number >= 0, got -1"),
+    ("[{kind:mot,root:x},{kind:mot,root:x},{kind:mot,root:x,weigth:2}]",
+     "config.data.sources[2]: unknown key 'weigth' (known: kind, root, split, frames, annotations, tracks, weight)"),
+    ("[{kind:coco,root:x}]", "config.data.sources[0]: annotations: missing"),
+])
+def test_a_bad_source_entry_is_named_with_its_index_field_and_value(sources, message, tmp_path):
+    """They all read "expected a list of mappings or null" (the union hid the entry's own error)."""
+    for key in ("sources", "val_sources"):
+        with pytest.raises(InputError) as info:
+            build_trainer(compose_config([f"data.{key}={sources}", f"runs_root={tmp_path}"]))
+        assert str(info.value).startswith(message.replace(".sources", f".{key}")) and "\n" not in str(info.value)
+    assert not list(tmp_path.iterdir())
+
+
+def _stored_run(dataset, tmp_path, **extra):
+    """A checkpoint holding only a run's config: all :func:`resume_config` reads."""
+    from omegaconf import OmegaConf
+
+    import train.checkpoint as ckpt
+    stored = OmegaConf.to_container(compose_config(small_overrides(dataset, tmp_path, **extra)), resolve=True)
+    ckpt.save_checkpoint(tmp_path / "last.pt", {"config": stored})
+    return tmp_path / "last.pt"
+
+
+def test_a_resume_override_equal_to_the_default_still_counts(tmp_path):
+    """``trainer.max_steps=null`` (the default) was dropped, so a run stopped at max_steps=2 could
+    not be continued past it; ``data.batch_size=4`` (the default) on a batch-2 run passed unrefused."""
+    last = _stored_run(tmp_path / "data", tmp_path, **{"trainer.max_steps": 2, "trainer.log_every": 1})
+    assert compose_config([f"resume={last}"]).trainer.max_steps == 2
+    cfg = compose_config([f"resume={last}", "trainer.max_steps=null", "trainer.log_every=10"])
+    assert cfg.trainer.max_steps is None and cfg.trainer.log_every == 10
+    with pytest.raises(InputError, match=r"this command changes data.batch_size=4 \(the run has 2\)"):
+        compose_config([f"resume={last}", "data.batch_size=4"])
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("trainer:\n  log_every: 10\n")
+    assert compose_config([f"resume={last}"], str(extra)).trainer.log_every == 10
+    assert compose_config([f"resume={last}", "model=tiny"]).model.variant == "tiny"  # the run's own group: no change
+
+
+def test_ctrl_c_says_whether_a_checkpoint_exists(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    import train.run
+    spec = importlib.util.spec_from_file_location("run_trainer", train.run.ROOT / "scripts" / "run_trainer.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+
+    class Interrupted:
+        def __init__(self, run_dir, write):
+            self.run_dir, self.write, self.rank = run_dir, write, 0
+
+        def fit(self):
+            if self.write:
+                self.run_dir.mkdir()
+                (self.run_dir / "last.pt").write_bytes(b"a checkpoint")
+            raise KeyboardInterrupt
+
+    for name, write in (("fresh", False), ("saved", True)):
+        run_dir = tmp_path / name
+        monkeypatch.setattr(train.run, "build_trainer", lambda cfg, run_dir=None, d=run_dir, w=write: Interrupted(d, w))
+        assert script.main([f"runs_root={tmp_path}"]) == 130
+        err = capsys.readouterr().err
+        if write:
+            assert err == (f"interrupted: the last checkpoint, {run_dir / 'last.pt'}, is intact (written atomically); "
+                           f"continue with --resume {run_dir / 'last.pt'}\n")
+        else:
+            assert err == f"interrupted: no checkpoint was written yet in {run_dir}\n"  # it said "is intact"
+
+
+def test_a_checkpoint_with_nan_optimizer_or_ema_state_is_refused_on_resume(trained_checkpoint, tmp_path):
+    state = torch.load(trained_checkpoint, weights_only=True)
+    trainer = build_trainer(compose_config([f"resume={trained_checkpoint}"]), run_dir=tmp_path / "run")
+    first = next(iter(state["optimizer"]["state"]))
+    ema_key = next(k for k, v in state["ema"]["module"].items() if v.is_floating_point())
+    for damage, named in ((lambda s: s["optimizer"]["state"][first]["exp_avg"].view(-1)[0].fill_(float("nan")),
+                           f"state optimizer.state.{first}.exp_avg hold 1 NaN"),
+                          (lambda s: s["ema"]["module"][ema_key].view(-1)[0].fill_(float("inf")),
+                           f"ema: weights {ema_key} hold 1 NaN"),
+                          (lambda s: s["scaler"].update(scale=float("inf")), "state scaler.scale hold 1 NaN")):
+        bad = torch.load(trained_checkpoint, weights_only=True)
+        damage(bad)
+        torch.save(bad, tmp_path / "bad.pt")
+        with pytest.raises(InputError) as info:
+            trainer.resume(tmp_path / "bad.pt")
+        assert str(info.value).startswith(f"{tmp_path / 'bad.pt'}: {named} or infinite value(s)"), str(info.value)
+    trainer.resume(trained_checkpoint)  # the undamaged one loads
+    assert trainer.global_step == state["position"]["global_step"]
+
+
+def test_a_full_disk_in_torch_save_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    """torch.save reports a full disk as a RuntimeError from its zip writer, not an OSError."""
+    import train.checkpoint as ckpt
+
+    path = tmp_path / "last.pt"
+    ckpt.save_checkpoint(path, {"step": 1})
+
+    def full(obj, f):
+        open(f, "wb").write(b"x" * 100)
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(ckpt.torch, "save", full)
+    with pytest.raises(InputError) as info:
+        ckpt.save_checkpoint(path, {"step": 2})
+    assert str(info.value) == (f"{path}: cannot write the checkpoint (PytorchStreamWriter failed writing file data/0: "
+                               "file write failed); the previous last.pt is intact")
+    with pytest.raises(InputError, match=r"\(PytorchStreamWriter failed .*\); no best.pt was written"):
+        ckpt.save_checkpoint(tmp_path / "best.pt", {"step": 2})
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+    assert torch.load(path, weights_only=True)["step"] == 1

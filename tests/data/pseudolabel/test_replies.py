@@ -22,13 +22,15 @@ def _actions(parsed):
     '[{"action": "Walking ", "confidence": "60%"}, {"action": "running", "confidence": 20}]',
 ])
 def test_common_forms_and_slips_read_the_same(text):
-    # Confidences are renormalised: 0.6 and 0.2 become 0.75 and 0.25; the raw words are kept.
-    assert [(a.lower(), c) for a, c in _actions(parse_candidates(text, 5))] == [("walking", 0.75), ("running", 0.25)]
+    # The model's confidences are kept as given (V-ICR's), not renormalised; the raw words are kept.
+    assert [(a.lower(), c) for a, c in _actions(parse_candidates(text, 5))] == [("walking", 0.6), ("running", 0.2)]
 
 
 @pytest.mark.parametrize("text", ["The person is walking.", "", '{"actions": [{"action": "walk', "[]",
                                   '{"actions": [{"action": "", "confidence": 0.5}, {"action": "x", "confidence": -1}]}',
-                                  '{"actions": [{"action": "run", "confidence": NaN}]}', None])
+                                  '{"actions": [{"action": "run", "confidence": NaN}]}',
+                                  '{"actions": [{"action": "run", "confidence": 250}]}',
+                                  '{"actions": [{"action": "run", "confidence": 0}]}', None])
 def test_replies_with_nothing_valid_are_invalid(text):
     assert parse_candidates(text, 5).candidates is None
 
@@ -38,8 +40,9 @@ def test_mapping_onto_the_label_map_merges_drops_and_counts():
             '{"action": "jogging", "confidence": 0.2}, {"action": "dancing", "confidence": 0.1}, '
             '{"action": "standng", "confidence": 0.1}]}')
     parsed = parse_candidates(text, 5, LabelMatcher(MAP))
-    # strolling + walk -> walking (0.6 of the 0.9 kept), jogging -> running, the typo -> standing; dancing dropped.
-    assert _actions(parsed) == [("walking", 0.6667), ("running", 0.2222), ("standing", 0.1111)]
+    # strolling and walk -> walking (the higher confidence kept), jogging -> running, the typo ->
+    # standing; dancing dropped. Confidences stay the model's.
+    assert _actions(parsed) == [("walking", 0.4), ("running", 0.2), ("standing", 0.1)]
     assert parsed.unmapped == 1
     assert parse_candidates('[{"action": "dancing", "confidence": 1}]', 5, LabelMatcher(MAP)).candidates is None
     assert len(parse_candidates(text, 2, LabelMatcher(MAP)).candidates) == 2  # top-k
@@ -52,6 +55,11 @@ def test_grouping_replies_cover_every_action_once():
     assert parse_groups(reply, actions) == {"walking": ["walking", "strolling"], "running": ["jogging", "running"],
                                             "waving": ["waving"]}  # walking stays in its first group; waving added
     assert parse_groups('{"groups": []}', actions) is None and parse_groups("no idea", actions) is None
+    # Names equal after normalising case and punctuation are one group (the matcher cannot tell them apart).
+    reply = ('{"groups": [{"name": "Walking.", "actions": ["walking"]}, {"name": "walking", "actions": ["strolling"]}, '
+             '{"name": "running", "actions": ["jogging", "running"]}]}')
+    assert parse_groups(reply, actions + ["Waving!"]) == {"walking.": ["walking", "strolling"],
+                                                          "running": ["jogging", "running"], "waving": ["waving", "Waving!"]}
     assert fallback_groups(["Walking", "walking!", "running"]) == {"walking": ["Walking", "walking!"],
                                                                     "running": ["running"]}
     label_map = label_map_from_groups({"walking": ["walking", "strolling"], "running": ["jogging"]},

@@ -51,7 +51,7 @@ def test_the_pipeline_runs_on_a_real_clip(tiny_model, real_data, tmp_path):
     clip = real_data / "action" / "ApplyEyeMakeup_test.avi"
     (tmp_path / "in").mkdir()
     os.symlink(clip, tmp_path / "in" / clip.name)
-    video = find_videos(tmp_path / "in", print)[0]
+    video = find_videos(tmp_path / "in", print)[0][0]
     w, h = video.width, video.height
 
     def one_person(_):  # a box around the middle of the frame, every frame

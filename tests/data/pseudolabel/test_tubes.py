@@ -1,10 +1,12 @@
 """Tubes: frames per second spread over the track, the crop around the person with its context,
-the pixel budget in the vision encoder's multiples, and the crops cut from the right pixels."""
+the pixel budget in the vision encoder's multiples, the crops cut from the right pixels, and the
+inputs that cannot be read skipped by name."""
 import cv2
 import numpy as np
 
 from data.formats.mot import MotRows
-from data.pseudolabel.tubes import VideoSource, extract_frames, keep_long_tracks, plan_tubes, tracks_from_rows
+from data.pseudolabel.tubes import (VideoSource, extract_frames, find_videos, keep_long_tracks, plan_tubes,
+                                    tracks_from_rows)
 from data.pseudolabel.vlm import decode_frames
 
 
@@ -40,3 +42,20 @@ def test_extracted_crops_show_the_person(tmp_path):
     frames = decode_frames(tubes[0].frames)  # RGB
     assert frames.shape[0] == 4 and frames.shape[1:3] == (tubes[0].size[1], tubes[0].size[0])
     assert frames[:, 8:-8, 4:-4, 0].mean() > 200 and frames[:, 8:-8, 4:-4, 2].mean() < 40  # red, in RGB order
+
+
+def test_inputs_that_cannot_be_read_are_skipped_and_named(tmp_path):
+    for name, rate in (("good", "10"), ("nan_rate", "nan")):
+        (tmp_path / name / "img1").mkdir(parents=True)
+        (tmp_path / name / "seqinfo.ini").write_text(f"[Sequence]\nname={name}\nimDir=img1\nframeRate={rate}\n"
+                                                     "seqLength=2\nimWidth=32\nimHeight=24\nimExt=.png\n")
+        for k in (1, 2):
+            cv2.imwrite(str(tmp_path / name / "img1" / f"{k:06d}.png"), np.zeros((24, 32, 3), np.uint8))
+    (tmp_path / "broken.avi").write_bytes(b"RIFF" + bytes(1000))
+    logged = []
+    videos, skipped = find_videos(tmp_path, logged.append)
+    assert [(v.name, v.fps, v.frames) for v in videos] == [("good", 10.0, tmp_path / "good" / "img1")]
+    assert [(path.name, error.split(": ", 1)[1]) for path, error in skipped] == [
+        ("broken.avi", "cannot open as a video (corrupt file or unsupported codec)"),
+        ("nan_rate", "frame rate nan is not a finite number > 0")]
+    assert logged == [f"warning: skipped: {error}" for _, error in skipped]

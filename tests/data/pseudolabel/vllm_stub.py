@@ -2,9 +2,10 @@
 the HTTP tests start it as a real process on 127.0.0.1.
 
     python vllm_stub.py --log requests.jsonl [--fail-first N] [--slow TEXT SECONDS]
-                        [--malformed TEXT] [--truncated TEXT]
+                        [--malformed TEXT] [--truncated TEXT] [--die-after N]
 
-It prints its port on the first line. Every request is logged (one JSON line: a hash of the
+It prints its port on the first line and serves ``GET /v1/models`` (the model list) as vLLM does;
+with --die-after it exits, as a crashed server, when the N+1-th request arrives (unanswered). Every request is logged (one JSON line: a hash of the
 question (prompt and frames), the status answered, and what the body carried), so a test can count what was asked.
 Answers are a fixed labelling JSON; a prompt containing the --malformed / --truncated text gets
 prose / cut-off JSON instead (until it is asked again as a re-ask).
@@ -12,6 +13,7 @@ prose / cut-off JSON instead (until it is asked again as a re-ask).
 import argparse
 import hashlib
 import json
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +26,7 @@ def main() -> None:
     p.add_argument("--slow", nargs=2, metavar=("TEXT", "SECONDS"))
     p.add_argument("--malformed")
     p.add_argument("--truncated")
+    p.add_argument("--die-after", type=int)
     args = p.parse_args()
     lock = threading.Lock()
     served = [0]
@@ -40,7 +43,16 @@ def main() -> None:
             self.end_headers()
             self.wfile.write(data)
 
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            if self.path.rstrip("/") != "/v1/models":
+                self._reply(404, {"error": {"message": "not found", "type": "not_found"}})
+                return
+            self._reply(200, {"object": "list", "data": [{"id": "stub", "object": "model", "created": 0,
+                                                          "owned_by": "stub"}]})
+
         def do_POST(self):  # noqa: N802 (http.server's name)
+            if args.die_after is not None and served[0] >= args.die_after:
+                os._exit(0)
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             user = body["messages"][-1]["content"]
             prompt = next(c["text"] for c in user if c["type"] == "text")
