@@ -13,17 +13,18 @@ from pathlib import Path
 from common.errors import InputError
 from common.io import atomic_write_json
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA_CONFIG = ROOT / "config" / "data" / "synthetic.yaml"
+from config import CONFIG_DIR
+
+DATA_CONFIG = CONFIG_DIR / "data" / "synthetic.yaml"
 
 
 def default_synthetic() -> tuple[Path, int]:
     """Where the synthetic benchmark lives by default and its seed (``config/data/synthetic.yaml``,
-    the one place they are written)."""
+    the one place they are written); a relative root is relative to the working directory, as
+    every relative path a user gives."""
     from omegaconf import OmegaConf
     cfg = OmegaConf.load(DATA_CONFIG)
-    root = Path(cfg.root)
-    return (root if root.is_absolute() else ROOT / root), int(cfg.seed)
+    return Path(cfg.root), int(cfg.seed)
 
 
 WHERE = {
@@ -51,7 +52,7 @@ def write_preview(dataset: Path, path: Path) -> None:
     from data.formats.vicr import read_label_map
     from data.sequences import mot_split
     from data.video import write_image
-    from evaluation.visualize import draw_tracks
+    from common.drawing import draw_tracks
     names = read_label_map(dataset / "label_map.txt").names
     seq = max(mot_split(dataset, "train"), key=lambda s: len(np.unique(s.gt.track_id)))
     tiles = []

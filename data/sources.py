@@ -12,24 +12,25 @@ MOTChallenge splits are used)::
 
 A ``weight`` of 0.5 takes half of that source's clips each epoch (a different half each time), 2
 takes them twice.
+
+Each ``kind`` is a dataset format registered in :mod:`data.registry`; the five above register at
+the end of this module, and a new format is one ``register_format`` call in its own module.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from common.errors import InputError
 from common.schema import from_mapping
 from data.formats.vicr import LabelMap, read_label_map
+from data.registry import LoadContext, kind_problem, register_format, resolve_path, source_format
 from data.sequences import FrameRange, MotSequence, Sequence
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
 class SourceConfig:
-    kind: Literal["synthetic", "mot", "crowdhuman", "coco", "clips"]
+    kind: str  # a registered source kind (data/registry.py): synthetic, mot, crowdhuman, coco, clips, ...
     root: str  # synthetic/mot: the dataset (split folders), a split folder, or one sequence; stills: the images;
     #            clips: the action dataset (class folders, CSV files, or a JSON list: data/action_clips.py)
     split: str | None = None  # synthetic/mot: the split folder under root (train, val, test)
@@ -40,13 +41,14 @@ class SourceConfig:
 
     # Each message starts with the field, as from_mapping's own ones do: "config.data.sources[1]: frames: ...".
     def check(self) -> None:
+        problem = kind_problem(self.kind)
+        if problem:
+            raise ValueError(f"kind: {problem}")
         if self.weight < 0:
             raise ValueError(f"weight: expected a number >= 0, got {self.weight:g}")
-        if self.kind in ("crowdhuman", "coco") and not self.annotations:
-            raise ValueError(f"annotations: missing (a {self.kind} source needs its annotation file)")
-        if self.kind == "clips" and not self.tracks:
-            raise ValueError("tracks: missing (a clips source needs each video's tracks: scripts/pseudo_label.py "
-                             "--skip-recognition --checkpoint ... writes them)")
+        own_check = source_format(self.kind).check
+        if own_check is not None:
+            own_check(self)
         if self.frames is not None and not 1 <= self.frames[0] <= self.frames[1]:
             raise ValueError(f"frames: expected [first, last] with 1 <= first <= last, got {list(self.frames)}")
 
@@ -54,52 +56,94 @@ class SourceConfig:
 def read_sources(entries, where: str) -> tuple[SourceConfig, ...] | None:
     """``data.sources`` / ``data.val_sources`` (``where``) checked entry by entry, so a bad entry
     is named with its index, field and value (``config.data.sources[1].kind: expected one of
-    ...``); checked as one ``X | None`` value, any bad entry only read "expected a list of
-    mappings or null"."""
+    ...``, the registered kinds); checked as one ``X | None`` value, any bad entry only read
+    "expected a list of mappings or null"."""
     if entries is None:
         return None
     if not isinstance(entries, (list, tuple)):
         raise InputError(f"{where}: expected a list of sources or null, got {repr(entries)[:80]}")
+    for i, entry in enumerate(entries):
+        # Before the other fields, and named as a field of its own as an unknown Literal was.
+        problem = kind_problem(entry["kind"]) if isinstance(entry, dict) and "kind" in entry else None
+        if problem:
+            raise InputError(f"{where}[{i}].kind: {problem}")
     return tuple(from_mapping(SourceConfig, entry, f"{where}[{i}]") for i, entry in enumerate(entries))
-
-
-def _path(text: str) -> Path:
-    path = Path(text)
-    return path if path.is_absolute() else ROOT / path
 
 
 def load_source(source: SourceConfig, clip_span: int, min_visibility: float = 0.0, seed: int = 0,
                 where: str = "source") -> list[Sequence]:
-    """The sequences of one source (stills: one short sequence per image, ``clip_span`` frames);
-    ``where`` names the source in errors (``config.data.sources[0]``)."""
-    root = _path(source.root)
-    if source.kind in ("synthetic", "mot"):
-        folder = root / source.split if source.split else root
-        if (folder / "seqinfo.ini").is_file():
-            sequences = [MotSequence(folder, min_visibility=min_visibility)]
-        elif folder.is_dir():
-            sequences = [MotSequence(p, min_visibility=min_visibility) for p in sorted(folder.iterdir())
-                         if (p / "seqinfo.ini").is_file()]
-        else:
-            raise InputError(f"{folder}: {source.kind} source not found")
-        if not sequences:
-            raise InputError(f"{folder}: no sequence folders with a seqinfo.ini")
-        if source.frames is not None:
-            # Clipping a range to a shorter sequence trained on other frames than asked for (and a
-            # range past the end left no clip, failing later in the ReID loss).
-            for s in sequences:
-                if source.frames[1] > len(s):
-                    raise InputError(f"{where}.frames: {list(source.frames)} but {s.root} has {len(s)} frames")
-            sequences = [FrameRange(s, *source.frames) for s in sequences]
+    """The sequences of one source, by its kind's registered ``load`` (stills: one short sequence
+    per image, ``clip_span`` frames); ``where`` names the source in errors (``config.data.sources[0]``)."""
+    problem = kind_problem(source.kind)  # an entry built in code, not read through read_sources
+    if problem:
+        raise InputError(f"{where}.kind: {problem}")
+    context = LoadContext(resolve_path(source.root), clip_span, min_visibility, seed, where)
+    sequences = source_format(source.kind).load(source, context)
+    if not sequences:  # the built-in kinds say why themselves; a new format may not
+        raise InputError(f"{where}: no sequences in {context.root} (a {source.kind} source)")
+    return sequences
+
+
+def cut_to_frames(sequences: list[Sequence], source: SourceConfig, where: str) -> list[Sequence]:
+    """Each sequence cut to the entry's ``frames`` (MOT frames, 1-based, inclusive), when it gives them."""
+    if source.frames is None:
         return sequences
-    if source.kind == "clips":
-        return _clip_sequences(source, root)
+    # Clipping a range to a shorter sequence trained on other frames than asked for (and a range
+    # past the end left no clip, failing later in the ReID loss).
+    for s in sequences:
+        if source.frames[1] > len(s):
+            raise InputError(f"{where}.frames: {list(source.frames)} but {getattr(s, 'root', s.name)} has "
+                             f"{len(s)} frames")
+    return [FrameRange(s, *source.frames) for s in sequences]
+
+
+def source_label_map(sources: list[SourceConfig]) -> LabelMap | None:
+    """The label map of the first source that has one (its kind's registered ``label_map``): a
+    synthetic benchmark's ``label_map.txt``, or an action dataset's classes (sorted by name, over
+    all its splits)."""
+    for source in sources:
+        find = source_format(source.kind).label_map
+        label_map = find(source) if find is not None else None
+        if label_map is not None:
+            return label_map
+    return None
+
+
+# ------------------------------------------------------------------------------- built-in kinds
+def _load_mot(source: SourceConfig, context: LoadContext) -> list[Sequence]:
+    folder = context.root / source.split if source.split else context.root
+    if (folder / "seqinfo.ini").is_file():
+        sequences = [MotSequence(folder, min_visibility=context.min_visibility)]
+    elif folder.is_dir():
+        sequences = [MotSequence(p, min_visibility=context.min_visibility) for p in sorted(folder.iterdir())
+                     if (p / "seqinfo.ini").is_file()]
+    else:
+        raise InputError(f"{folder}: {source.kind} source not found")
+    if not sequences:
+        raise InputError(f"{folder}: no sequence folders with a seqinfo.ini")
+    return cut_to_frames(sequences, source, context.where)
+
+
+def _mot_label_map(source: SourceConfig) -> LabelMap | None:
+    root = resolve_path(source.root)
+    for candidate in (root / "label_map.txt", root.parent / "label_map.txt"):
+        if candidate.is_file():
+            return read_label_map(candidate)
+    return None
+
+
+def _load_stills(source: SourceConfig, context: LoadContext) -> list[Sequence]:
     from data.stills import StillClipSequence, read_coco_persons, read_crowdhuman
     read = read_crowdhuman if source.kind == "crowdhuman" else read_coco_persons
-    images = read(_path(source.annotations), root)
+    images = read(resolve_path(source.annotations), context.root)
     if not images:
         raise InputError(f"{source.annotations}: no image with a person")
-    return [StillClipSequence(image, clip_span, seed=seed) for image in images]
+    return [StillClipSequence(image, context.clip_span, seed=context.seed) for image in images]
+
+
+def _check_stills(source: SourceConfig) -> None:
+    if not source.annotations:
+        raise ValueError(f"annotations: missing (a {source.kind} source needs its annotation file)")
 
 
 def _clip_videos(source: SourceConfig, root: Path):
@@ -111,12 +155,12 @@ def _clip_videos(source: SourceConfig, root: Path):
     return videos, split
 
 
-def _clip_sequences(source: SourceConfig, root: Path) -> list[Sequence]:
+def _load_clips(source: SourceConfig, context: LoadContext) -> list[Sequence]:
     from data.action_clips import ActionClipSequence, action_label_map, read_tracks
-    videos, split = _clip_videos(source, root)
+    videos, split = _clip_videos(source, context.root)
     label_map = action_label_map(videos)
     ids = {name: i for i, name in label_map.names.items()}
-    tracks_dir = _path(source.tracks)
+    tracks_dir = resolve_path(source.tracks)
     sequences = []
     for video in split:
         path = next((tracks_dir / f"{video.path.stem}{ext}" for ext in (".txt", ".json")
@@ -127,17 +171,26 @@ def _clip_sequences(source: SourceConfig, root: Path) -> list[Sequence]:
     return sequences
 
 
-def source_label_map(sources: list[SourceConfig]) -> LabelMap | None:
-    """The label map of the first source that has one: a synthetic benchmark's ``label_map.txt``,
-    or an action dataset's classes (sorted by name, over all its splits)."""
-    for source in sources:
-        if source.kind == "clips":
-            from data.action_clips import action_label_map
-            return action_label_map(_clip_videos(source, _path(source.root))[0])
-        if source.kind not in ("synthetic", "mot"):
-            continue
-        root = _path(source.root)
-        for candidate in (root / "label_map.txt", root.parent / "label_map.txt"):
-            if candidate.is_file():
-                return read_label_map(candidate)
-    return None
+def _clips_label_map(source: SourceConfig) -> LabelMap:
+    from data.action_clips import action_label_map
+    return action_label_map(_clip_videos(source, resolve_path(source.root))[0])
+
+
+def _check_clips(source: SourceConfig) -> None:
+    if not source.tracks:
+        raise ValueError("tracks: missing (a clips source needs each video's tracks: scripts/pseudo_label.py "
+                         "--skip-recognition --checkpoint ... writes them)")
+
+
+def _register_builtins() -> None:
+    from data.formats.mot import find_gt_sequences
+    # This order is the order the kinds are listed in errors; "mot" is the first ground-truth layout.
+    register_format("synthetic", load=_load_mot, label_map=_mot_label_map)
+    register_format("mot", load=_load_mot, label_map=_mot_label_map, find_gt=find_gt_sequences,
+                    gt_layout="gt/gt.txt or gt.txt")
+    register_format("crowdhuman", load=_load_stills, check=_check_stills)
+    register_format("coco", load=_load_stills, check=_check_stills)
+    register_format("clips", load=_load_clips, check=_check_clips, label_map=_clips_label_map)
+
+
+_register_builtins()

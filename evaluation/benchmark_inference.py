@@ -27,8 +27,6 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -52,7 +50,7 @@ def _onnx_model(model, config, spec, checkpoint, size, threads: int):
 
     from models.checkpoint import FORMAT
     from models.onnx_export import export_onnx
-    from tracking.onnx_runtime import OnnxStreamingModel
+    from models.onnx_runtime import OnnxStreamingModel
 
     # The sessions hold the graphs in memory once built, so the files can go at once.
     with tempfile.TemporaryDirectory(prefix="bench-onnx-") as tmp:
@@ -149,9 +147,9 @@ def _run_child(kind: str, args, variant: str = "", precision: str = "fp32", runt
            str(args.warmup), "--threads", str(args.threads), "--width", str(args.width), "--height", str(args.height)]
     if args.checkpoint and kind == "ours":
         cmd += ["--checkpoint", str(args.checkpoint)]
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    # The child imports the installed package, as this process does (python -m finds it there).
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         lines = out.stderr.strip().splitlines()
         return lines[-1] if lines else f"exit {out.returncode}"

@@ -61,8 +61,9 @@ class OursAdapter:
     name = "mot-action (ours)"
 
     def __init__(self, fps: float, width: int, height: int, **overrides):
-        from tracking.tracker import Tracker
-        self.tracker = Tracker(fps=fps, **overrides)
+        from tracking.tracker import TrackerConfig
+        from tracking.trackers import DEFAULT_TRACKER, build_tracker
+        self.tracker = build_tracker(DEFAULT_TRACKER, config=TrackerConfig(**overrides), fps=fps)  # as --tracker builds it
         self.fps = fps
 
     def update(self, boxes: np.ndarray, scores: np.ndarray, frame_index: int):

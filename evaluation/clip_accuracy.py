@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -23,14 +22,13 @@ from evaluation.action_metrics import topk_accuracy
 
 def _clip_probs(model, spec, frames: list[np.ndarray], boxes: list[np.ndarray | None], device) -> np.ndarray | None:
     """Mean action probabilities of the main person over the clip's frames where they are present."""
-    from tracking.streaming import Letterbox
+    from models.inputs import Letterbox, network_input
 
     present = [b is not None for b in boxes]
     if not any(present):
         return None
     letterbox = Letterbox.fit(frames[0].shape[1], frames[0].shape[0], spec.input_size)
-    images = np.stack([cv2.cvtColor(letterbox.image(f), cv2.COLOR_BGR2RGB) for f in frames])
-    clip = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255.0)[None].to(device)  # (1, T, 3, H, W)
+    clip = network_input([letterbox.image(f) for f in frames], device)[None]  # (T, 3, H, W) -> (1, T, 3, H, W)
     tube = np.zeros((1, len(frames), 1, 4), np.float32)
     for t, box in enumerate(boxes):
         if box is not None:
@@ -49,8 +47,9 @@ def evaluate_clips(pipeline, videos: list[ActionVideo], tracks_dir: Path | None 
     """Acc@1/Acc@5 of clips and videos. Tracks come from ``tracks_dir`` (``<video>.txt`` MOT or
     ``<video>.json`` V-ICR files) when given, else from ``pipeline``'s network and tracker."""
     from common.progress import ProgressBar
-    from data.pseudolabel.tubes import VideoSource, run_tracker
+    from data.formats.mot import tracks_from_rows
     from data.video import FrameStream
+    from tracking.runner import track_video
 
     log = log or (lambda message: print(message, file=sys.stderr))
     model, spec, device = pipeline.model, pipeline.spec, pipeline.device
@@ -71,8 +70,9 @@ def evaluate_clips(pipeline, videos: list[ActionVideo], tracks_dir: Path | None 
                 raise InputError(f"{tracks_dir}: no {video.path.stem}.txt or .json with the tracks of {video.path}")
             tracks = read_tracks(path)
         else:
-            tracks = run_tracker(VideoSource(video.path.stem, video.path, stream.fps, stream.width, stream.height,
-                                             stream.frame_count), pipeline, log=log)
+            tracks = tracks_from_rows(track_video(pipeline, name=video.path.stem, fps=stream.fps, width=stream.width,
+                                                  height=stream.height, frames=FrameStream(video.path, log=log),
+                                                  total_frames=stream.frame_count))
         main = main_track(tracks)
         boxes = {f: b for f, b in tracks.get(main, [])} if main is not None else {}
         length = stream.frame_count

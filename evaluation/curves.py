@@ -7,10 +7,20 @@ from pathlib import Path
 from common.errors import InputError
 from common.io import atomic_path, check_output_path, check_outputs_apart
 
-PANELS = (("training loss", ("loss/total", "loss/task_detection", "loss/task_reid", "loss/task_action")),
+# A tag ending in "*" stands for every tag it starts: the tasks a researcher registers are plotted too.
+PANELS = (("training loss", ("loss/total", "loss/task_*")),
           ("validation", ("val/det_ap50", "val/reid_rank1", "val/action_acc", "val/mean")),
-          ("task weights", ("task_weight/detection", "task_weight/reid", "task_weight/action")),
+          ("task weights", ("task_weight/*",)),
           ("learning rate", ("lr",)))
+
+
+def _panel_tags(patterns: tuple[str, ...], tags) -> list[str]:
+    found = []
+    for pattern in patterns:
+        matches = sorted(t for t in tags if t.startswith(pattern[:-1])) if pattern.endswith("*") else \
+            [pattern] if pattern in tags else []
+        found += [t for t in matches if t not in found]
+    return found
 
 
 def read_scalars(run_dir: Path) -> dict[str, tuple[list[int], list[float]]]:
@@ -59,11 +69,10 @@ def plot_curves(run_dirs: Path | list[Path], out: Path) -> Path:
     scalars = merge_scalars([read_scalars(d) for d in run_dirs])
     fig, axes = plt.subplots(2, 2, figsize=(11, 7))
     for ax, (title, tags) in zip(axes.flat, PANELS):
-        for tag in tags:
-            if tag in scalars:
-                steps, values = scalars[tag]
-                ax.plot(steps, values, marker="o" if tag.startswith("val/") else None, markersize=3,
-                        label=tag.split("/", 1)[-1])
+        for tag in _panel_tags(tags, scalars):
+            steps, values = scalars[tag]
+            ax.plot(steps, values, marker="o" if tag.startswith("val/") else None, markersize=3,
+                    label=tag.split("/", 1)[-1])
         ax.set_title(title)
         ax.set_xlabel("step")
         if ax.lines:

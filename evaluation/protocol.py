@@ -3,7 +3,8 @@ a checkpoint over a split, and score it all with the official metrics. ``scripts
 parses flags and calls :func:`run_evaluation`; tests call these functions directly.
 
 Ground-truth sequences: ``<gt-root>/<seq>/gt/gt.txt`` or ``<gt-root>/<seq>/gt.txt``, with
-``seqinfo.ini`` (frame count, fps) and ``gt/actions.txt`` when present. Result files:
+``seqinfo.ini`` (frame count, fps) and ``gt/actions.txt`` when present, or any other layout a
+dataset format registers (:mod:`data.registry`). Result files:
 ``<seq>.txt`` (MOTChallenge rows) and/or ``<seq>.json`` (V-ICR, with per-frame actions;
 ``action_scores`` when the project's inference wrote it, else the top action one-hot), in a folder
 or given one by one (a file named otherwise, such as ``TUD-Campus/test.txt``, takes its sequence
@@ -21,31 +22,18 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from common.errors import FormatError, InputError
 from common.io import check_output_path
+from data.registry import GtSequence, gt_formats
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 # ---------------------------------------------------------------------------------- inputs
-@dataclass
-class GtSequence:
-    name: str
-    root: Path
-    gt: object  # MotRows
-    gt_path: Path
-    num_frames: int
-    fps: float
-    class_aware: bool  # 9-column ground truth: MOT16/17/20 class preprocessing applies
-    actions: dict = field(default_factory=dict)  # (frame, id) -> action id
-    size: tuple[int, int] | None = None  # (width, height) of the frames, from seqinfo.ini
-
-
 @dataclass
 class SequenceResult:
     rows: object  # MotRows of the tracker
@@ -55,37 +43,16 @@ class SequenceResult:
     fps: float = 0.0  # the frame rate the V-ICR JSON recorded (0: none)
 
 
-def _gt_file(seq_dir: Path) -> Path | None:
-    for candidate in (seq_dir / "gt" / "gt.txt", seq_dir / "gt.txt"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def find_gt_sequences(gt_root: Path, only: list[str] | None) -> dict[str, GtSequence]:
-    from data.formats.mot import check_unique_ids, read_action_sidecar, read_mot_file, read_seqinfo
-
+    """The ground-truth sequences under ``gt_root`` by name (``only`` those, when given), in the
+    first registered layout that finds any (:mod:`data.registry`; MOT first)."""
     if not gt_root.is_dir():
         raise InputError(f"{gt_root}: ground-truth folder not found")
-    dirs = [gt_root] if _gt_file(gt_root) else sorted(p for p in gt_root.iterdir() if p.is_dir() and _gt_file(p))
-    if not dirs:
-        raise InputError(f"{gt_root}: no sequences with gt/gt.txt or gt.txt")
-    sequences = {}
-    for d in dirs:
-        path = _gt_file(d)
-        gt = read_mot_file(path)
-        check_unique_ids(gt, path, "ground truth")
-        info = read_seqinfo(d / "seqinfo.ini") if (d / "seqinfo.ini").is_file() else None
-        name = info.name if info else d.name
-        if len(gt) and info and gt.frame.max() > info.seq_length:
-            raise FormatError(path, f"frame {gt.frame.max()} beyond seqLength={info.seq_length} of {d / 'seqinfo.ini'}")
-        actions_path = path.parent / "actions.txt"
-        sequences[name] = GtSequence(
-            name=name, root=d, gt=gt, gt_path=path,
-            num_frames=info.seq_length if info else int(gt.frame.max()) if len(gt) else 0,
-            fps=info.frame_rate if info else 0.0, class_aware=gt.layout == "mot16",
-            actions=read_action_sidecar(actions_path) if actions_path.is_file() else {},
-            size=(info.width, info.height) if info and info.width and info.height else None)
+    layouts = gt_formats()
+    found = next((seqs for seqs in (fmt.find_gt(gt_root) for fmt in layouts) if seqs), [])
+    if not found:
+        raise InputError(f"{gt_root}: no sequences with {', or '.join(fmt.gt_layout for fmt in layouts)}")
+    sequences = {seq.name: seq for seq in found}
     if only:
         unknown = sorted(set(only) - set(sequences))
         if unknown:
@@ -271,9 +238,7 @@ def run_checkpoint(pipeline, sequences: dict[str, GtSequence], out_dir: Path,
         bar = ProgressBar(last - first + 1, unit="frames")
         for index in range(first - 1, last):
             if given is not None:
-                rows = given.at_frame(index + 1)
-                keep = rows.conf >= pipeline.options.detection_threshold
-                result = session.step(index, index / seq.fps, detections=(rows.boxes[keep], rows.conf[keep]))
+                result = session.step_detections(index, index / seq.fps, given)
             else:
                 result = session.step(index, index / seq.fps, seq.frame(index))
             n = len(result.detection_boxes)
@@ -462,7 +427,7 @@ def run_evaluation(*, gt_root: Path, pipeline=None, results: list[str] | None = 
         raise ValueError("public detections and the tracker that runs on them go together")
     if pipeline is None and results is None and detections is None:
         raise ValueError("nothing to score: give a pipeline, result files or detections")
-    out_dir = out_dir or ROOT / "runs" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
+    out_dir = out_dir or Path("runs") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
     json_path = json_path or out_dir / "metrics.json"
     # Checked before the work: a bad output path must not cost a whole run.
     outputs = [(json_path, "metrics JSON"), (json_path.with_suffix(".csv"), "metrics CSV")]

@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from losses.task import TaskTerms
+
 
 class ActionLoss(nn.Module):
     """Per (frame, track) logits ``(..., A)``. Hard labels ``(...)`` (-1 = none) use cross-entropy;
@@ -44,3 +46,9 @@ class ActionLoss(nn.Module):
             else:
                 out["action_kl"] = flat.sum() * 0.0
         return out
+
+    def task_terms(self, outputs: dict, batch: dict) -> TaskTerms:
+        """The multi-task loss's call: hard labels, and soft ones where the batch has them."""
+        hard, soft = batch["actions"], batch.get("soft_actions")
+        supervised = bool((hard >= 0).any()) or (soft is not None and bool((soft.sum(-1) > 0).any()))
+        return TaskTerms(self(outputs["action_logits"], hard, soft), supervised)

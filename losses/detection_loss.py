@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torchvision.ops import box_iou, generalized_box_iou_loss, sigmoid_focal_loss
 
+from losses.task import TaskTerms
 from models.heads.detection import decode_boxes
 
 INF = 1e8
@@ -162,3 +163,18 @@ class DetectionLoss(nn.Module):
             target[pos_idx[:, 0], pos_idx[:, 1], pos_labels] = 1.0
             cls_loss = (sigmoid_focal_loss(cls_logits, target, self.alpha, self.gamma, "none") * keep).sum() / num_pos
         return {"det_cls": cls_loss, "det_box": box_loss, "det_ctr": ctr_loss, "num_pos": num_pos.detach()}
+
+    def task_terms(self, outputs: dict, batch: dict) -> TaskTerms:
+        """The multi-task loss's call: the clip's frames as ``B*T`` images."""
+        B, T = outputs["clip"]
+        boxes, mask = batch["boxes"], batch["mask"]  # (B, T, N, 4), (B, T, N)
+        N = boxes.shape[2]
+        ignore = batch.get("ignore_boxes")
+        K = 0 if ignore is None else ignore.shape[2]
+        terms = self(outputs["detections"], boxes.reshape(B * T, N, 4),  # (B*T, N, 4)
+                     batch["labels"].clamp(min=0).reshape(B * T, N), mask.reshape(B * T, N),  # (B*T, N)
+                     batch["annotated"].reshape(B * T),  # (B*T,)
+                     None if not K else ignore.reshape(B * T, K, 4),  # (B, T, K, 4) -> (B*T, K, 4)
+                     None if not K else batch["ignore_mask"].reshape(B * T, K))  # (B*T, K)
+        num_pos = terms.pop("num_pos")
+        return TaskTerms(terms, bool(batch["annotated"].any()), {"num_pos": num_pos})

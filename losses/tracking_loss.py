@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from losses.task import TaskTerms
+
 
 def batch_hard_triplet(embeddings: torch.Tensor, ids: torch.Tensor, margin: float = 0.3) -> torch.Tensor:
     """Cosine-distance triplet loss with the hardest positive and negative of each anchor.
@@ -47,3 +49,11 @@ class ReIDLoss(nn.Module):
         logits = self.scale * embeddings @ F.normalize(self.weight, dim=1).t()  # (K, num_identities)
         return {"reid_id": F.cross_entropy(logits, ids, label_smoothing=self.smoothing),
                 "reid_triplet": self.triplet_weight * batch_hard_triplet(embeddings, ids, self.margin)}
+
+    def task_terms(self, outputs: dict, batch: dict) -> TaskTerms:
+        """The multi-task loss's call: every ground-truth box of a known identity (-1: none, as
+        for a still image's people)."""
+        B, T, N = batch["mask"].shape
+        ids = batch["identities"][:, None, :].expand(B, T, N)  # (B, T, N)
+        keep = batch["mask"] & (ids >= 0)
+        return TaskTerms(self(outputs["embeddings"][keep], ids[keep]), bool(keep.any()))

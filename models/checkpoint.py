@@ -7,6 +7,7 @@ can at worst be refused with a one-line :class:`InputError`.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,14 +86,10 @@ class InferenceSpec:
             raise ValueError(f"clip_len and stride must be positive, got {self.clip_len}, {self.stride}")
 
 
-def load_model_from_checkpoint(path: str | os.PathLike, device="cpu", use_ema: bool = True):
-    """Rebuild the network a checkpoint was trained with and load its (EMA, when saved) weights.
-
-    Returns ``(model, config, spec)``: the network in eval mode on ``device``, its
-    :class:`ModelConfig` and the :class:`InferenceSpec`."""
-    from models.mot_action_net import MotActionNet
-
-    state = read_checkpoint(path)
+def read_inference_spec(path: str | os.PathLike, state: dict | None = None) -> tuple[ModelConfig, InferenceSpec]:
+    """The :class:`ModelConfig` and :class:`InferenceSpec` a checkpoint records, without building
+    the network (another runtime, such as the exported ONNX graphs, brings its own weights)."""
+    state = read_checkpoint(path) if state is None else state
     missing = [k for k in ("model_config", "model", "input_size", "action_names") if k not in state]
     if missing:
         raise InputError(f"{path}: checkpoint lacks {', '.join(missing)} (not written by run_trainer.py?)")
@@ -102,8 +99,30 @@ def load_model_from_checkpoint(path: str | os.PathLike, device="cpu", use_ema: b
                         f"{path}")
     if len(spec.action_names) != config.num_actions:
         raise InputError(f"{path}: {len(spec.action_names)} action names for a model with {config.num_actions} actions")
+    return config, spec
+
+
+EXTRA_HEADS = "extra_heads."  # MotActionNet.extra_heads: heads registered for training only (train.run.register_task)
+
+
+def load_model_from_checkpoint(path: str | os.PathLike, device="cpu", use_ema: bool = True):
+    """Rebuild the network a checkpoint was trained with and load its (EMA, when saved) weights.
+
+    Returns ``(model, config, spec)``: the network in eval mode on ``device``, its
+    :class:`ModelConfig` and the :class:`InferenceSpec`. Extra heads trained beside the built-in
+    ones are left out (inference runs the built-in heads), with a warning naming them."""
+    from models.mot_action_net import MotActionNet
+
+    state = read_checkpoint(path)
+    config, spec = read_inference_spec(path, state)
     model = MotActionNet.from_config(config)
     weights = state["ema"]["module"] if use_ema and isinstance(state.get("ema"), dict) and "module" in state["ema"] \
         else state["model"]
+    if isinstance(weights, dict):
+        extra = sorted({k[len(EXTRA_HEADS):].split(".")[0] for k in weights if isinstance(k, str) and k.startswith(EXTRA_HEADS)})
+        if extra:
+            warnings.warn(f"{path}: the extra heads {', '.join(extra)} were trained but inference runs the built-in "
+                          "heads only; they are not loaded", stacklevel=2)
+            weights = {k: v for k, v in weights.items() if not (isinstance(k, str) and k.startswith(EXTRA_HEADS))}
     load_model_state(model, weights, str(path))
     return model.to(device).eval(), config, spec

@@ -9,12 +9,11 @@ numbers.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Literal
 
 from common.schema import from_mapping
+from config import CONFIG_DIR
 
-CONFIG_ROOT = Path(__file__).resolve().parents[1] / "config"
 VARIANTS = ("tiny", "lite", "full")
 # Keys older checkpoints stored beside the numbers (a hydra `net:` block, a training flag): never read.
 LEGACY_KEYS = ("net", "strict_num_actions")
@@ -112,7 +111,7 @@ def model_preset(variant: str, num_actions: int = 6, num_classes: int = 1) -> Mo
 
     if variant not in VARIANTS:
         raise ValueError(f"unknown model variant {variant!r}; choose one of {VARIANTS}")
-    with initialize_config_dir(config_dir=str(CONFIG_ROOT), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         model = compose("train", overrides=[f"model={variant}"]).model
     data = OmegaConf.to_container(model, resolve=True)
     data.update(num_actions=num_actions, num_classes=num_classes)

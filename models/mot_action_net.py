@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -73,22 +74,34 @@ class MotActionNet(nn.Module):
     * ``p3``: the fused finest level ``(B*T, C, H/8, W/8)``;
     * when ``boxes (B, T, N, 4)`` and ``mask (B, T, N)`` are given (ground-truth tubes in training,
       tracked tubes at inference): ``action_logits (B, T, N, A)`` and ``embeddings (B, T, N, D)``
-      (zero where the mask is False).
+      (zero where the mask is False);
+    * one entry per extra head, under its name: ``extra_heads`` maps names to modules called as
+      ``head([P3, P4, P5], boxes, mask)`` (each level ``(B*T, C, h, w)``; ``boxes``/``mask`` as
+      given, possibly None), so that a new task trains end to end
+      (``tests/extending/test_new_head.py``). The streaming and exported paths do not run them.
     """
 
+    # The keys forward() writes itself; an extra head may not take them.
+    OUTPUTS = ("detections", "reid_map", "p3", "image_size", "clip", "action_logits", "embeddings")
+
     def __init__(self, *, backbone: CSPBackbone, temporal: TemporalEncoder, fpn: FPN, detection_head: DetectionHead,
-                 reid_head: ReIDHead, action_head: ActionHead):
+                 reid_head: ReIDHead, action_head: ActionHead, extra_heads: Mapping[str, nn.Module] | None = None):
         super().__init__()
+        taken = sorted(set(extra_heads or {}) & set(self.OUTPUTS))
+        if taken:
+            raise ValueError(f"extra head names {taken} are outputs of the network itself")
         if tuple(fpn.in_channels) != tuple(backbone.out_channels):
             raise ValueError(f"FPN in_channels {fpn.in_channels} do not match backbone out_channels {backbone.out_channels}")
         if temporal.channels != backbone.out_channels[-1]:
             raise ValueError(f"temporal encoder works on C5 ({backbone.out_channels[-1]} channels), got {temporal.channels}")
         self.backbone, self.temporal, self.fpn = backbone, temporal, fpn
         self.detection_head, self.reid_head, self.action_head = detection_head, reid_head, action_head
+        # Empty by default: no parameters and no state_dict keys, so the default network is unchanged.
+        self.extra_heads = nn.ModuleDict(extra_heads)
 
     @classmethod
-    def from_config(cls, config: ModelConfig) -> "MotActionNet":
-        """The network of a checked :class:`ModelConfig` (random weights)."""
+    def from_config(cls, config: ModelConfig, extra_heads: Mapping[str, nn.Module] | None = None) -> "MotActionNet":
+        """The network of a checked :class:`ModelConfig` (random weights), with ``extra_heads``."""
         c = config
         return cls(
             backbone=CSPBackbone(widths=c.widths, depths=c.depths),
@@ -100,7 +113,8 @@ class MotActionNet(nn.Module):
                                          nms=c.det_nms, soft_sigma=c.det_soft_sigma),
             reid_head=ReIDHead(c.fpn_channels, channels=c.reid.channels, dim=c.reid.dim, separable=c.reid.separable),
             action_head=ActionHead(c.fpn_channels, c.num_actions, hidden=c.action.hidden,
-                                   bidirectional=c.action.bidirectional))
+                                   bidirectional=c.action.bidirectional),
+            extra_heads=extra_heads)
 
     @property
     def num_actions(self) -> int:
@@ -175,6 +189,8 @@ class MotActionNet(nn.Module):
                                  f"{tuple(boxes.shape)} and {None if mask is None else tuple(mask.shape)}")
             out["action_logits"] = self.action_head(p3, boxes, mask)
             out["embeddings"] = self.embed(out["reid_map"], boxes, mask)
+        for name, head in self.extra_heads.items():
+            out[name] = head([p3, p4, p5], boxes, mask)
         return out
 
 

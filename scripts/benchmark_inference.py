@@ -16,15 +16,11 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from common.cli import run_cli
+from common.device import PRECISIONS
+from common.errors import InputError
 
-from common.cli import run_cli  # noqa: E402
-from common.device import PRECISIONS  # noqa: E402
-from common.errors import InputError  # noqa: E402
-
-DEFAULT_VIDEO = ROOT.parent / "shared" / "data" / "real" / "mot" / "PETS09-S2L1" / "vtest.avi"
+DEFAULT_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "mot" / "PETS09-S2L1" / "vtest.avi"
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -15,15 +15,11 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from common.cli import run_cli
+from common.errors import InputError
+from evaluation.benchmark_tracking import DEFAULT_SEQUENCES
 
-from common.cli import run_cli  # noqa: E402
-from common.errors import InputError  # noqa: E402
-from evaluation.benchmark_tracking import DEFAULT_SEQUENCES  # noqa: E402
-
-DEFAULT_ROOT = ROOT.parent / "shared" / "data" / "real" / "mot"
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "mot"
 
 
 def parse_args(argv=None) -> argparse.Namespace:

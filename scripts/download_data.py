@@ -21,13 +21,9 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run from a checkout without installing
-    sys.path.insert(0, str(ROOT))
-
-from common.cli import run_cli  # noqa: E402
-from data.prepare import KNOBS, WHERE, default_synthetic  # noqa: E402
-from data.synthetic import ACTIONS, SyntheticConfig  # noqa: E402
+from common.cli import run_cli
+from data.prepare import KNOBS, WHERE, default_synthetic
+from data.synthetic import ACTIONS, SyntheticConfig
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,7 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                                              "not open, decodes nothing or is truncated, with the reason")
     p.add_argument("--quarantine", type=Path, help="with --check: move the bad videos here (same relative paths)")
     p.add_argument("--jobs", type=int, default=1, help="with --check: processes decoding in parallel")
-    p.add_argument("--out", type=Path, help=f"synthetic: output folder (default {default_out.relative_to(ROOT)}); "
+    p.add_argument("--out", type=Path, help=f"synthetic: output folder (default {default_out}); "
                                             "others: where to write the index JSON "
                                             "(default data/generated/<dataset>_index.json)")
     p.add_argument("--root", type=Path, help="mot17/mot20/ava/pets09: your copy of the dataset")
@@ -71,7 +67,7 @@ def run(args) -> int | None:
     if args.check is not None:
         return 1 if check_videos(args.check, args.quarantine, max(args.jobs, 1)) else None
     if args.dataset != "synthetic":
-        out = args.out or ROOT / "data" / "generated" / f"{args.dataset}_index.json"
+        out = args.out or Path("data") / "generated" / f"{args.dataset}_index.json"
         print(format_index(index_dataset(args.dataset, args.root, out, args.extract_frames)))
         print(f"index written to {out}")
         return

@@ -20,15 +20,12 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from common.cli import run_cli  # noqa: E402
-from tracking.pipeline import add_pipeline_arguments  # noqa: E402
+from common.cli import add_plugin_argument, load_plugins, run_cli
+from tracking.pipeline import add_pipeline_arguments
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    load_plugins(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="run this model + the tracker over the sequences, then score its output")
@@ -56,6 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="seed 001's flag; evaluation streams each sequence frame by frame as inference does, "
                         "so only 1 is meaningful (other values are refused)")
     add_pipeline_arguments(p)
+    add_plugin_argument(p)
     args = p.parse_args(argv)
     if args.checkpoint and args.results:
         p.error("give --checkpoint (run a model) or --results (score existing files), not both")

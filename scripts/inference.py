@@ -16,15 +16,12 @@ import math
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from common.cli import run_cli  # noqa: E402
-from tracking.pipeline import add_pipeline_arguments  # noqa: E402
+from common.cli import add_plugin_argument, load_plugins, run_cli
+from tracking.pipeline import add_pipeline_arguments
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    load_plugins(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="best.pt / last.pt written by scripts/run_trainer.py")
@@ -36,6 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--save-mot", type=Path, help="MOTChallenge tracker result file")
     p.add_argument("--show", action="store_true", help="display the annotated frames live")
     add_pipeline_arguments(p)
+    add_plugin_argument(p)
     p.add_argument("--fps", type=float, help="frame rate when the source has none (image folders without "
                                              "seqinfo.ini, det.txt alone)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")

@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
-from models.mot_action_net import VARIANTS, build_model  # noqa: E402
+from models.mot_action_net import VARIANTS, build_model
 
 
 def parse_args(argv=None) -> argparse.Namespace:

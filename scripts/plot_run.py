@@ -12,11 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from common.cli import run_cli  # noqa: E402
+from common.cli import run_cli
 
 
 def parse_args(argv=None) -> argparse.Namespace:

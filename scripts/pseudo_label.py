@@ -26,18 +26,15 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from common.cli import run_cli  # noqa: E402
-from tracking.pipeline import add_pipeline_arguments  # noqa: E402
+from common.cli import add_plugin_argument, load_plugins, run_cli
+from tracking.pipeline import add_pipeline_arguments
 
 EXIT_UNANSWERED = 1  # some requests got no answer: a rerun asks them
 EXIT_SKIPPED = 3  # some inputs could not be read: the others are labelled
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    load_plugins(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input-dir", type=Path, default=Path("data/input"),
@@ -66,6 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     vlm.add_argument("--oracle-top1", type=float, default=0.7, help="--vlm oracle: how often its top-1 is right")
     vlm.add_argument("--oracle-invalid", type=float, default=0.05, help="--vlm oracle: share of unusable replies")
     add_pipeline_arguments(p)
+    add_plugin_argument(p)
     args = p.parse_args(argv)
     if sum(x is not None for x in (args.checkpoint, args.tracks, args.detections)) != 1:
         p.error("give exactly one source of tracks: --checkpoint, --tracks or --detections")
@@ -77,7 +75,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def run(args):
-    from data.pseudolabel import run as pseudo_label
+    from pseudolabel import run as pseudo_label
     from tracking.pipeline import options_from_args
 
     overrides = {"vlm.backend": args.vlm, "vlm.model": args.model, "vlm.base_url": args.base_url,

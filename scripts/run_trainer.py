@@ -15,13 +15,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from common.cli import run_cli  # noqa: E402
+from common.cli import add_plugin_argument, load_plugins, run_cli
 
 FLAG_TO_KEY = {"model": "model", "batch_size": "data.batch_size", "num_epochs": "trainer.epochs", "lr": "optimizer.lr",
                "device": "device", "resume": "resume", "exp_name": "exp_name", "num_classes": "model.num_classes",
@@ -37,6 +32,7 @@ def _quoted(value: str) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[list[str], str | None]:
+    load_plugins(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=["tiny", "lite", "full"])
@@ -49,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[list[str], str | None]:
     p.add_argument("--num-classes", type=int)
     p.add_argument("--num-actions", type=int)
     p.add_argument("--config", help="a YAML file merged on top of the composed config")
+    add_plugin_argument(p)
     p.add_argument("overrides", nargs="*", help="hydra overrides: key=value, group=option")
     args = p.parse_args(argv)
     overrides = list(args.overrides)

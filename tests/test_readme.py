@@ -42,8 +42,21 @@ def test_the_documents_hold_commands_of_every_main_script():
     assert {"scripts/run_trainer.py", "scripts/evaluate.py", "scripts/inference.py", "scripts/download_data.py"} <= scripts
 
 
+@pytest.fixture
+def registries():
+    """What a documented ``--plugin`` registers is removed again after the test."""
+    from data import registry as formats
+    from tracking import trackers
+    from train import run
+    kept = [(table, dict(table)) for table in (trackers._REGISTRY, formats._registered(), run.EXTRA_TASKS)]
+    yield
+    for table, before in kept:
+        table.clear()
+        table.update(before)
+
+
 @pytest.mark.parametrize("script, argv", COMMANDS)
-def test_documented_command_parses(script, argv):
+def test_documented_command_parses(script, argv, registries):
     module = _script(script)
     parsed = module.parse_args(argv)
     if script.endswith("run_trainer.py"):

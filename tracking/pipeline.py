@@ -10,9 +10,11 @@ Every command that runs the network or the tracker over video (``scripts/inferen
     session.mot_rows(), session.vicr_labels(total_frames)
 
 ``Pipeline.tracker_only(options)`` tracks given detections instead (``session.step(index,
-timestamp, detections=(boxes, scores))``). Command-line flags map onto :class:`PipelineOptions`
-through :func:`add_pipeline_arguments` / :func:`options_from_args`, whose defaults are
-:class:`TrackerConfig`'s.
+timestamp, detections=(boxes, scores))``, or ``session.step_detections(index, timestamp, rows)``
+for a det.txt's rows). The tracker is chosen by name (``PipelineOptions.tracker_name``,
+``--tracker``) among those :mod:`tracking.trackers` registers. Command-line flags map onto
+:class:`PipelineOptions` through :func:`add_pipeline_arguments` / :func:`options_from_args`, whose
+defaults are :class:`TrackerConfig`'s.
 """
 from __future__ import annotations
 
@@ -25,21 +27,28 @@ import numpy as np
 from common.device import PRECISIONS
 from common.errors import InputError
 from tracking.recorder import TrackRecorder
-from tracking.tracker import Track, Tracker, TrackerConfig
+from tracking.tracker import TrackerConfig
+from tracking.trackers import (DEFAULT_TRACKER, TRACKERS, FrameResult, MultiObjectTracker, build_tracker,
+                               check_tracker_name)
 
 RUNTIMES = ("torch", "onnxruntime")
 
 @dataclass(frozen=True)
 class PipelineOptions:
-    """How a checkpoint is run: the tracker's thresholds, the lowest detection score the network
-    keeps (``None``: the tracker's ``low_score``, the lowest it reads), precision and device."""
+    """How a checkpoint is run: the tracker (``tracker_name``, registered in
+    :mod:`tracking.trackers`) and its thresholds, the lowest detection score the network keeps
+    (``None``: the tracker's ``low_score``, the lowest it reads), precision and device."""
 
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    tracker_name: str = DEFAULT_TRACKER
     conf_threshold: float | None = None
     precision: str = "fp32"
     device: str = "auto"
     runtime: str = "torch"  # torch | onnxruntime (the graphs scripts/export.py wrote)
     onnx: str | None = None  # the exported model.onnx (default: the checkpoint's name with .onnx)
+
+    def __post_init__(self):
+        check_tracker_name(self.tracker_name)
 
     @property
     def detection_threshold(self) -> float:
@@ -49,6 +58,10 @@ class PipelineOptions:
 def add_pipeline_arguments(parser: argparse.ArgumentParser, network: bool = True) -> None:
     """The flags every network/tracker command shares; defaults come from :class:`TrackerConfig`."""
     defaults = TrackerConfig()
+    parser.add_argument("--tracker", choices=sorted(TRACKERS), default=DEFAULT_TRACKER,
+                        help=f"which tracker links the detections (default {DEFAULT_TRACKER}, this project's); "
+                             "bytetrack and botsort are ultralytics' (the bench extra); more: "
+                             "tracking.trackers.register_tracker")
     parser.add_argument("--conf-threshold", type=float,
                         help=f"lowest detection score kept and tracked (default: the tracker's low_score, "
                              f"{defaults.low_score}; its second stage uses low scores)")
@@ -84,47 +97,51 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
         raise InputError("--onnx is read by --runtime onnxruntime")
     if runtime == "onnxruntime" and getattr(args, "precision", "fp32") != "fp32":
         raise InputError("--runtime onnxruntime runs the exported fp32 graphs: drop --precision")
-    return PipelineOptions(tracker=tracker, conf_threshold=conf, precision=getattr(args, "precision", "fp32"),
-                           device=getattr(args, "device", "auto"), runtime=runtime, onnx=getattr(args, "onnx", None))
+    return PipelineOptions(tracker=tracker, tracker_name=getattr(args, "tracker", DEFAULT_TRACKER), conf_threshold=conf,
+                           precision=getattr(args, "precision", "fp32"), device=getattr(args, "device", "auto"),
+                           runtime=runtime, onnx=getattr(args, "onnx", None))
 
 
-@dataclass
-class StepResult:
-    """One frame: the confirmed tracks observed in it and the detections they came from (xyxy
-    pixels of the frame)."""
-
-    index: int
-    timestamp: float
-    tracks: list[Track]
-    detection_boxes: np.ndarray  # (D, 4)
-    detection_scores: np.ndarray  # (D,)
+StepResult = FrameResult  # what Session.step returns is what the engine returns
 
 
 class Session:
-    """One video: its own tracker (and engine), recording every frame it is given."""
+    """One video: its own tracker (and engine, whose tracker it must be), recording every frame it
+    is given. ``detection_threshold``: given detections below it are dropped, as the network's are."""
 
-    def __init__(self, *, tracker: Tracker, engine, recorder: TrackRecorder, name: str, fps: float, width: int,
-                 height: int):
+    def __init__(self, *, tracker: MultiObjectTracker, engine, recorder: TrackRecorder, detection_threshold: float,
+                 name: str, fps: float, width: int, height: int):
+        if not isinstance(tracker, MultiObjectTracker):
+            raise TypeError(f"tracker: expected a tracking.trackers.MultiObjectTracker, got {type(tracker).__name__}")
+        if engine is not None and engine.tracker is not tracker:
+            raise ValueError("the engine must run the session's tracker (the recorder reads its tracks)")
         self.tracker, self.engine, self.recorder = tracker, engine, recorder
+        self.detection_threshold = detection_threshold
         self.name, self.fps, self.width, self.height = name, fps, width, height
 
     def step(self, index: int, timestamp: float, frame: np.ndarray | None = None,
-             detections: tuple[np.ndarray, np.ndarray] | None = None) -> StepResult:
+             detections: tuple[np.ndarray, np.ndarray] | None = None) -> FrameResult:
         """Frame ``index`` (0-based) at ``timestamp`` seconds: run the network on ``frame``, or the
         tracker on ``detections`` ``(boxes (D, 4) xyxy, scores (D,))`` when the pipeline has no network."""
         if self.engine is not None:
             if frame is None:
                 raise ValueError("this pipeline runs a network: give the frame")
-            out = self.engine.process(frame, index, timestamp)
-            result = StepResult(index, timestamp, out.tracks, out.detection_boxes, out.detection_scores)
+            result = self.engine.process(frame, index, timestamp)
         else:
             if detections is None:
                 raise ValueError("this pipeline tracks given detections: give them")
             boxes, scores = detections
             tracks = self.tracker.update(boxes, scores, None, timestamp)
-            result = StepResult(index, timestamp, tracks, np.asarray(boxes), np.asarray(scores))
+            result = FrameResult(index, timestamp, tracks, np.asarray(boxes), np.asarray(scores))
         self.recorder.add(index, timestamp, result.tracks)
         return result
+
+    def step_detections(self, index: int, timestamp: float, rows) -> FrameResult:
+        """Frame ``index`` (0-based) tracked on the rows of a det.txt (``MotRows``; those of MOT
+        frame ``index + 1``, at or above the detection threshold)."""
+        rows = rows.at_frame(index + 1)
+        keep = rows.conf >= self.detection_threshold
+        return self.step(index, timestamp, detections=(rows.boxes[keep], rows.conf[keep]))
 
     def mot_rows(self):
         return self.recorder.mot_rows()
@@ -151,25 +168,27 @@ class Pipeline:
     @classmethod
     def from_checkpoint(cls, path, options: PipelineOptions | None = None) -> "Pipeline":
         from common.device import resolve_device
-        from models.checkpoint import load_model_from_checkpoint
+        from models.checkpoint import load_model_from_checkpoint, read_inference_spec
 
         options = options or PipelineOptions()
         if options.precision not in PRECISIONS:
             raise InputError(f"precision {options.precision!r}: expected one of {', '.join(PRECISIONS)}")
         onnx_runtime = options.runtime == "onnxruntime"
         device = resolve_device("cpu" if onnx_runtime and options.device == "auto" else options.device)
-        model, _, spec = load_model_from_checkpoint(path, device)
         sources = {Path(path): "the checkpoint"}
-        if onnx_runtime:
-            from models.onnx_export import graph_paths
-            from tracking.onnx_runtime import OnnxStreamingModel
-            if device.type != "cpu":
-                raise InputError("--runtime onnxruntime runs on the CPU: use --device cpu")
-            onnx = options.onnx or str(Path(path).with_suffix(".onnx"))
-            if not Path(onnx).is_file():
-                raise InputError(f"{onnx}: no exported model (scripts/export.py --checkpoint {path} --out {onnx})")
-            model = OnnxStreamingModel(onnx, checkpoint=path, input_size=spec.input_size)
-            sources.update({p: "the exported ONNX model" for p in graph_paths(onnx).values()})
+        if not onnx_runtime:
+            model, _, spec = load_model_from_checkpoint(path, device)
+            return cls(options=options, model=model, spec=spec, device=device, sources=sources)
+        from models.onnx_export import graph_paths
+        from models.onnx_runtime import OnnxStreamingModel
+        if device.type != "cpu":
+            raise InputError("--runtime onnxruntime runs on the CPU: use --device cpu")
+        _, spec = read_inference_spec(path)  # the graphs hold the weights: the checkpoint's are not loaded
+        onnx = options.onnx or str(Path(path).with_suffix(".onnx"))
+        if not Path(onnx).is_file():
+            raise InputError(f"{onnx}: no exported model (scripts/export.py --checkpoint {path} --out {onnx})")
+        model = OnnxStreamingModel(onnx, checkpoint=path, input_size=spec.input_size)
+        sources.update({p: "the exported ONNX model" for p in graph_paths(onnx).values()})
         return cls(options=options, model=model, spec=spec, device=device, sources=sources)
 
     @classmethod
@@ -184,7 +203,7 @@ class Pipeline:
         return names if len(names) > 1 else []
 
     def start(self, *, fps: float, name: str = "video", width: int = 0, height: int = 0) -> Session:
-        tracker = Tracker(self.options.tracker, fps=fps)
+        tracker = build_tracker(self.options.tracker_name, config=self.options.tracker, fps=fps)
         engine = None
         if self.model is not None:
             from tracking.streaming import StreamingEngine
@@ -193,4 +212,5 @@ class Pipeline:
                                      conf_threshold=self.options.detection_threshold, device=self.device,
                                      precision=self.options.precision, actions=bool(self.action_names))
         return Session(tracker=tracker, engine=engine, recorder=TrackRecorder(self.action_names, width, height),
-                       name=name, fps=fps, width=width, height=height)
+                       detection_threshold=self.options.detection_threshold, name=name, fps=fps, width=width,
+                       height=height)

@@ -13,7 +13,7 @@ import numpy as np
 from common.boxes import clip_xyxy
 from data.formats.mot import MotRows
 from data.formats.vicr import LabelMap, VicrFrame, VicrPerson, VicrVideoInfo, VicrVideoLabels
-from tracking.tracker import Track, Tracker
+from tracking.trackers import MultiObjectTracker, ReportedTrack
 
 
 class TrackRecorder:
@@ -37,7 +37,7 @@ class TrackRecorder:
             self._written_id[track_id], self._track_id[written] = written, track_id
         return self._written_id[track_id]
 
-    def add(self, index: int, timestamp: float, tracks: list[Track]) -> None:
+    def add(self, index: int, timestamp: float, tracks: list[ReportedTrack]) -> None:
         self.num_frames += 1
         self.last_index = max(self.last_index, index)
         for t in tracks:
@@ -63,10 +63,10 @@ class TrackRecorder:
         return MotRows(np.array(frame), np.array(tid), np.stack(boxes), np.array(scores), np.ones(n, int), np.ones(n))
 
     def vicr_labels(self, name: str, fps: float, width: int, height: int, total_frames: int,
-                    tracker: Tracker, partial: bool = False) -> VicrVideoLabels:
+                    tracker: MultiObjectTracker, partial: bool = False) -> VicrVideoLabels:
         """Per-person frames and the per-second action timeline each track kept. ``total_frames``
         is raised to the frames actually recorded when it is lower."""
-        all_tracks = {t.track_id: t for t in tracker.tracks + tracker.removed}
+        all_tracks = {t.track_id: t for t in [*tracker.tracks, *tracker.removed]}
         names = self.action_names
         people = {}
         for tid, frames in sorted(self.frames.items()):

@@ -110,7 +110,7 @@ def display_available() -> bool:
 
 def _draw(frame, tracks, ids: list[int], action_names: list[str], trails: dict, trail_length: int):
     """The frame with each track's box, id (as written to the result files), action (or score) and trail."""
-    from evaluation.visualize import draw_tracks
+    from common.drawing import draw_tracks
 
     captions = []
     for t, i in zip(tracks, ids):
@@ -199,9 +199,7 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
                     if max_frames and count >= max_frames:
                         break
                     if detections is not None:
-                        rows = det_rows.at_frame(index + 1)
-                        keep = rows.conf >= pipeline.options.detection_threshold
-                        result = session.step(index, timestamp, detections=(rows.boxes[keep], rows.conf[keep]))
+                        result = session.step_detections(index, timestamp, det_rows)
                     else:
                         result = session.step(index, timestamp, frame)
                     count += 1
@@ -251,3 +249,22 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
     if video_error is not None:
         raise video_error
     return summary
+
+
+def track_video(pipeline: Pipeline, *, name: str, fps: float, width: int, height: int, frames=None,
+                total_frames: int = 0, detections=None):
+    """The tracks of one video as MOT rows, with no other output: the network on ``frames``
+    (``(index, timestamp, frame)`` as :class:`~data.video.FrameStream` yields them), or the tracker
+    alone on ``detections`` (MOT rows) over ``total_frames`` frames."""
+    session = pipeline.start(fps=fps, name=name, width=width, height=height)
+    bar = ProgressBar(total_frames or None, unit="frames")
+    if detections is not None:
+        for index in range(total_frames):
+            session.step_detections(index, index / fps, detections)
+            bar.update(index + 1, "tracking")
+    else:
+        for count, (index, timestamp, frame) in enumerate(frames, start=1):
+            session.step(index, timestamp, frame)
+            bar.update(count, "tracking")
+    bar.close()
+    return session.mot_rows()

@@ -13,69 +13,22 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
-from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 
 from common.device import PRECISIONS, native_bf16
+from models.inputs import Letterbox, network_input
 from models.layers import fuse_conv_bn
 from models.mot_action_net import StreamState
-from tracking.tracker import Track, Tracker
-
-
-@dataclass
-class Letterbox:
-    """Resize keeping the aspect ratio, then pad to ``(H, W)``; maps boxes both ways."""
-
-    scale: float
-    pad_x: float
-    pad_y: float
-    size: tuple[int, int]  # (H, W) of the network input
-
-    @classmethod
-    def fit(cls, width: int, height: int, size: tuple[int, int]) -> "Letterbox":
-        H, W = size
-        scale = min(W / width, H / height)
-        return cls(scale, (W - width * scale) / 2, (H - height * scale) / 2, size)
-
-    def image(self, frame: np.ndarray) -> np.ndarray:
-        H, W = self.size
-        h, w = frame.shape[:2]
-        new_w, new_h = int(round(w * self.scale)), int(round(h * self.scale))
-        resized = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR)
-        out = np.full((H, W, 3), 114, dtype=np.uint8)
-        x0, y0 = int(round(self.pad_x - 0.1)), int(round(self.pad_y - 0.1))
-        out[y0:y0 + new_h, x0:x0 + new_w] = resized[: H - y0, : W - x0]
-        return out
-
-    def to_network(self, boxes: np.ndarray) -> np.ndarray:
-        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) * self.scale
-        return b + np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y])
-
-    def to_original(self, boxes: np.ndarray) -> np.ndarray:
-        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) - np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y])
-        return b / self.scale
-
-
-@dataclass
-class FrameResult:
-    index: int
-    timestamp: float
-    tracks: list[Track]  # confirmed tracks observed in this frame
-    detection_boxes: np.ndarray  # (D, 4) xyxy in the frame's pixels: the network's raw output
-    detection_scores: np.ndarray  # (D,)
-
-    @property
-    def detections(self) -> int:
-        return len(self.detection_boxes)
+from tracking.trackers import FrameResult, MultiObjectTracker, ReportedTrack
 
 
 class StreamingEngine:
-    """Runs a trained :class:`models.mot_action_net.MotActionNet` and a :class:`Tracker` on a
-    stream: letterboxes each frame, calls the network's :meth:`~MotActionNet.stream_step`, maps its
-    boxes back to the frame, updates the tracker, and builds each track's tube from its history for
+    """Runs a trained :class:`models.mot_action_net.MotActionNet` and a tracker (any
+    :class:`~tracking.trackers.MultiObjectTracker`) on a stream: letterboxes each frame, calls the
+    network's :meth:`~MotActionNet.stream_step`, maps its boxes back to the frame, updates the
+    tracker, and builds each track's tube from its history for
     :meth:`~MotActionNet.stream_actions`. ``clip_len`` and ``stride`` must match training (the
     action head learned tubes of ``clip_len`` boxes ``stride`` frames apart). ``actions=False``
     skips the action head (a model trained without action labels has nothing to say).
@@ -86,9 +39,12 @@ class StreamingEngine:
     1.5x (lite) faster than float32 with the same accuracy on the synthetic test split (README:
     inference speed); elsewhere it is emulated, and the engine warns."""
 
-    def __init__(self, *, model, tracker: Tracker, input_size: tuple[int, int], clip_len: int = 8, stride: int = 2,
-                 conf_threshold: float = 0.1, nms_threshold: float = 0.6, device: str | torch.device = "cpu",
-                 action_every: int = 1, fuse: bool = True, precision: str = "fp32", actions: bool = True):
+    def __init__(self, *, model, tracker: MultiObjectTracker, input_size: tuple[int, int], clip_len: int = 8,
+                 stride: int = 2, conf_threshold: float = 0.1, nms_threshold: float = 0.6,
+                 device: str | torch.device = "cpu", action_every: int = 1, fuse: bool = True, precision: str = "fp32",
+                 actions: bool = True):
+        if not isinstance(tracker, MultiObjectTracker):
+            raise TypeError(f"tracker: expected a tracking.trackers.MultiObjectTracker, got {type(tracker).__name__}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if isinstance(model, torch.nn.Module):
@@ -97,7 +53,7 @@ class StreamingEngine:
             self.model = fuse_conv_bn(copy.deepcopy(model).eval()) if fuse else model.eval()
             # channels-last convolutions run the GroupNorm head about a third faster on CPU (measured).
             self.model.to(device=device, memory_format=torch.channels_last)
-        else:  # another runtime with the same streaming step (tracking.onnx_runtime.OnnxStreamingModel)
+        else:  # another runtime with the same streaming step (models.onnx_runtime.OnnxStreamingModel)
             if precision != "fp32":
                 raise ValueError(f"precision {precision}: the ONNX Runtime path runs the exported fp32 graphs")
             self.model = model
@@ -130,10 +86,8 @@ class StreamingEngine:
     def _process(self, frame: np.ndarray, index: int, timestamp: float) -> FrameResult:
         if self.letterbox is None:
             self.letterbox = Letterbox.fit(frame.shape[1], frame.shape[0], self.input_size)
-        image = self.letterbox.image(frame)
-        x = torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).to(self.device)
-        x = x.permute(2, 0, 1).float().div_(255.0)[None]  # (H, W, 3) -> (1, 3, H, W)
-        x = x.contiguous(memory_format=torch.channels_last) if isinstance(self.model, torch.nn.Module) else x.contiguous()
+        x = network_input([self.letterbox.image(frame)], self.device,
+                          channels_last=isinstance(self.model, torch.nn.Module))  # (1, 3, H, W)
         # Frames are keyed like the tracks' histories, by the tracker's frame count: the caller's
         # index skips where a video had undecodable frames.
         out = self.model.stream_step(x, self.state, key=self.tracker.frame_index + 1, score_threshold=self.conf_threshold,
@@ -146,7 +100,7 @@ class StreamingEngine:
             self._actions(tracks, timestamp)
         return FrameResult(index, timestamp, tracks, boxes, scores)
 
-    def _actions(self, tracks: list[Track], timestamp: float) -> None:
+    def _actions(self, tracks: list[ReportedTrack], timestamp: float) -> None:
         """Each track's tube over the action window, from its history; the probabilities at the
         newest frame are smoothed over time by the track. Averaging the whole window instead made
         the reported action lag the person by most of the window."""

@@ -26,7 +26,6 @@ The equations are :mod:`tracking.kalman_filter`'s, which are tested against filt
 from __future__ import annotations
 
 import enum
-from collections import deque
 from dataclasses import dataclass, fields, replace
 from typing import NamedTuple
 
@@ -36,6 +35,7 @@ from common.boxes import iou_matrix
 from tracking.kalman_filter import (CHI2_95_4DOF, BoxKalmanFilter, boxes_of_states, initial_states, mahalanobis_matrix,
                                     predict_states, update_states, xyxy_to_z)
 from tracking.matching import INFEASIBLE, cosine_distance, linear_assignment
+from tracking.trackers import TrackBase
 
 
 # Seconds. Timestamps are k / fps, whose differences miss exact multiples of the frame period by
@@ -58,7 +58,7 @@ class TrackState(enum.Enum):
     REMOVED = 3
 
 
-class Track:
+class Track(TrackBase):
     """One identity: its reported box, appearance, recent boxes (for action tubes) and action
     history. Its Kalman state is a row of the tracker's arrays (``_row``, valid during a frame).
 
@@ -69,35 +69,16 @@ class Track:
 
     def __init__(self, track_id: int, box: np.ndarray, score: float, embedding: np.ndarray | None, timestamp: float,
                  frame_index: int, history: int):
-        self.track_id = track_id
+        super().__init__(track_id, history=history)
         self.state = TrackState.TENTATIVE
         self.score = score
         self.hits = 1
         self.start_time = self.last_time = timestamp
         self.embedding = embedding  # unit (D,) or None
         self.box = self.last_observation = np.array(box, dtype=np.float64)  # a copy: the caller may reuse its buffer
-        self.history: deque = deque([(frame_index, self.last_observation.copy())], maxlen=history)
-        self.action_probs: np.ndarray | None = None
-        self.action_timeline: dict[int, dict] = {}  # second -> {"probs": summed probs, "n": count}
+        self.history.append((frame_index, self.last_observation.copy()))
         self.updated_this_frame = True
         self._row = -1
-
-    def add_action(self, probs: np.ndarray, timestamp: float, smoothing: float) -> None:
-        """Smooth per-frame action probabilities over time and accumulate them per second."""
-        probs = np.asarray(probs, dtype=np.float64)
-        self.action_probs = probs if self.action_probs is None else smoothing * self.action_probs + (1 - smoothing) * probs
-        second = int(np.floor(timestamp + 1e-9))
-        entry = self.action_timeline.setdefault(second, {"probs": np.zeros_like(probs), "n": 0})
-        entry["probs"] = entry["probs"] + self.action_probs
-        entry["n"] += 1
-
-    def timeline(self) -> dict[int, tuple[int, float]]:
-        """second -> (action id, mean smoothed probability of it over that second)."""
-        out = {}
-        for second, entry in sorted(self.action_timeline.items()):
-            mean = entry["probs"] / max(entry["n"], 1)
-            out[second] = (int(mean.argmax()), float(mean.max()))
-        return out
 
 
 @dataclass(frozen=True)
@@ -153,7 +134,8 @@ class Tracker:
     """Tracks people across frames: ``Tracker(config, fps=...)``, or ``Tracker(fps=..., high_score=...)``
     with any :class:`TrackerConfig` field as a keyword. ``fps`` is the frame rate used when
     ``update`` gets no timestamp (the tracker's buffers are in seconds); ``kalman`` overrides the
-    Kalman filter's noise settings (:class:`BoxKalmanFilter`)."""
+    Kalman filter's noise settings (:class:`BoxKalmanFilter`). The pipeline's default tracker
+    (``--tracker mot-action``; the interface it offers: :class:`tracking.trackers.MultiObjectTracker`)."""
 
     def __init__(self, config: TrackerConfig | None = None, *, fps: float = 10.0, kalman: dict | None = None,
                  **overrides):

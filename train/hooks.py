@@ -8,8 +8,7 @@ import numpy as np
 import torch
 
 from evaluation.validation import validate
-from evaluation.visualize import draw_tracks
-from losses.combined_loss import TASKS
+from common.drawing import draw_tracks
 from common.progress import ProgressBar
 
 
@@ -133,7 +132,7 @@ class ProgressHook:
             return
         weights = trainer.criterion.task_weights()
         self.bar.update(trainer.global_step, f"epoch {trainer.epoch + 1} loss {trainer.last_terms.get('total', float('nan')):.3f} "
-                                             f"w[{' '.join(f'{weights[t]:.2f}' for t in TASKS)}]")
+                                             f"w[{' '.join(f'{w:.2f}' for w in weights.values())}]")
 
     def after_epoch(self, trainer) -> None:
         if trainer.rank == 0 and fresh_metrics(trainer):

@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,28 +17,30 @@ import torch
 import torch.distributed as dist
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 from torch.utils.data import DataLoader
 
 from common.device import resolve_device
 from common.errors import InputError
 from common.io import atomic_write_text
 from common.schema import from_mapping
+from config import CONFIG_DIR
 from data.clip_dataset import ClipDataset, ClipTransform, ClipTransformConfig, collate_clips
 from data.formats.vicr import LabelMap, read_label_map
 from data.sequences import RenamedActions, mot_split, with_pseudo_labels
 from losses.action_loss import ActionLoss
-from losses.combined_loss import MultiTaskLoss
+from losses.combined_loss import TASKS, MultiTaskLoss
 from losses.detection_loss import DetectionLoss
 from losses.tracking_loss import ReIDLoss
 from models.checkpoint import read_checkpoint
+from models.config import ModelConfig
 from models.mot_action_net import MotActionNet
 from train.config import DataConfig, LossConfig, check_train_config
 from train.hooks import CheckpointHook, ProgressHook, TensorBoardHook, ValidationHook
 from train.optim import build_optimizer, warmup_cosine
 from train.trainer import ResumableSampler, Trainer
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = ROOT / "config"
+SOURCE_DIR = Path(__file__).resolve().parents[1]  # the code itself: its git commit is recorded per run
 
 
 def compose_overrides(overrides: list[str], extra_file: str | None = None) -> DictConfig:
@@ -155,7 +158,6 @@ def ensure_synthetic(data: DataConfig, rank: int, root: str | None = None, where
     from data.prepare import default_synthetic
     from data.synthetic import SyntheticConfig, format_summary, prepare_synthetic
     root = Path(root or data.root)
-    root = root if root.is_absolute() else ROOT / root
     default = default_synthetic()[0]
     if root.resolve() != default.resolve() and not (root / "meta.json").is_file():
         if not root.exists():
@@ -219,7 +221,7 @@ def _from_sources(data: DataConfig, rank: int):
     val = _val_from_sources(data, rank)
     label_map = source_label_map([*data.sources, *(data.val_sources or ())])
     if label_map is None and data.label_map:
-        label_map = read_label_map(ROOT / data.label_map if not Path(data.label_map).is_absolute() else data.label_map)
+        label_map = read_label_map(Path(data.label_map))
     if label_map is None:
         print("note: no source has action labels (and no data.label_map): the action head is left untrained", flush=True)
         label_map = LabelMap({0: "unlabelled"})
@@ -241,7 +243,7 @@ def build_datasets(data: DataConfig, rank: int = 0):
         groups = [(mot_split(root, "train", min_visibility=data.min_visibility), 1.0)]
         val_seqs = _val_from_sources(data, rank) if data.val_sources else mot_split(root, "val")
     if data.pseudo_labels:
-        pseudo_root = Path(data.pseudo_labels) if Path(data.pseudo_labels).is_absolute() else ROOT / data.pseudo_labels
+        pseudo_root = Path(data.pseudo_labels)
         labelled, pseudo_map = with_pseudo_labels([s for seqs, _ in groups for s in seqs], pseudo_root)
         sizes = [len(seqs) for seqs, _ in groups]
         groups = [(labelled[sum(sizes[:k]):sum(sizes[:k + 1])], w) for k, (_, w) in enumerate(groups)]
@@ -280,28 +282,63 @@ def _point_latest(run_dir: Path) -> None:
 
 def _git_commit() -> str:
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=SOURCE_DIR, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=SOURCE_DIR, capture_output=True, text=True, timeout=10).stdout.strip()
         return commit + ("-dirty" if dirty else "") if commit else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
+@dataclasses.dataclass(frozen=True)
+class ExtraTask:
+    """A task trained beside detection, ReID and action: see :func:`register_task`."""
+
+    build_loss: Callable[[LossConfig], nn.Module]
+    build_head: Callable[[ModelConfig], nn.Module] | None = None
+
+
+# The registered tasks, in registration order: every run built while they are here trains them.
+EXTRA_TASKS: dict[str, ExtraTask] = {}
+
+
+def register_task(name: str, *, build_loss: Callable[[LossConfig], nn.Module],
+                  build_head: Callable[[ModelConfig], nn.Module] | None = None) -> None:
+    """Train the task ``name`` in every run built after this call (:func:`build_network`,
+    :func:`build_criterion`): ``build_head(model_config)`` makes its head, an extra head of
+    :class:`MotActionNet` whose output the forward dict holds under ``name`` (None: the task's loss
+    reads the existing outputs); ``build_loss(loss_config)`` makes its loss, a module with
+    ``task_terms(outputs, batch)`` (:mod:`losses.task`). Its uncertainty weight starts at 1 (s = 0)."""
+    if name in TASKS or name in EXTRA_TASKS:
+        raise ValueError(f"task {name!r} is already registered")
+    if not callable(build_loss) or not (build_head is None or callable(build_head)):
+        raise TypeError(f"task {name!r}: build_loss and build_head must be callables")
+    EXTRA_TASKS[name] = ExtraTask(build_loss=build_loss, build_head=build_head)
+
+
+def build_network(model: ModelConfig) -> MotActionNet:
+    """The network of a checked model config, with the head of each registered task."""
+    heads = {name: task.build_head(model) for name, task in EXTRA_TASKS.items() if task.build_head is not None}
+    return MotActionNet.from_config(model, extra_heads=heads)
+
+
 def build_criterion(loss: LossConfig | DictConfig, num_identities: int, embedding_dim: int) -> MultiTaskLoss:
-    """The multi-task loss of a checked ``loss`` config (a composed ``cfg.loss`` is checked here)."""
+    """The multi-task loss of a checked ``loss`` config (a composed ``cfg.loss`` is checked here):
+    the built-in tasks, then each registered one."""
     if not isinstance(loss, LossConfig):
         loss = from_mapping(LossConfig, OmegaConf.to_container(loss, resolve=True), "config.loss")
-    return MultiTaskLoss(
-        detection=DetectionLoss(size_ranges=list(loss.size_ranges), center_radius=loss.center_radius,
-                                box_weight=loss.box_weight, quality=loss.quality, varifocal_alpha=loss.varifocal_alpha),
-        reid=ReIDLoss(num_identities, dim=embedding_dim, scale=loss.reid_scale, margin=loss.reid_margin),
-        action=ActionLoss(temperature=loss.action_temperature, target_temperature=loss.action_target_temperature),
-        adaptive=loss.adaptive, init_log_vars=loss.init_log_vars)
+    tasks = {"detection": DetectionLoss(size_ranges=list(loss.size_ranges), center_radius=loss.center_radius,
+                                        box_weight=loss.box_weight, quality=loss.quality,
+                                        varifocal_alpha=loss.varifocal_alpha),
+             "reid": ReIDLoss(num_identities, dim=embedding_dim, scale=loss.reid_scale, margin=loss.reid_margin),
+             "action": ActionLoss(temperature=loss.action_temperature,
+                                  target_temperature=loss.action_target_temperature)}
+    tasks.update({name: task.build_loss(loss) for name, task in EXTRA_TASKS.items()})
+    return MultiTaskLoss(tasks=tasks, adaptive=loss.adaptive, init_log_vars=dict(zip(TASKS, loss.init_log_vars)))
 
 
 def _new_run_dir(runs_root: str, exp_name: str) -> Path:
     """``<runs_root>/<exp_name>-<time>``, made now; runs started in the same second get -2, -3..."""
-    root = Path(runs_root) if Path(runs_root).is_absolute() else ROOT / runs_root
+    root = Path(runs_root)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -332,7 +369,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path | None = None) -> Trainer:
         raise InputError(f"--num-actions {config.expect_num_actions} does not match the {num_actions} actions of the "
                          f"dataset's label_map.txt ({config.data.root})")
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, num_actions=num_actions))
-    model = MotActionNet.from_config(config.model).to(device)
+    model = build_network(config.model).to(device)
     criterion = build_criterion(config.loss, train_set.num_identities, model.reid_head.dim).to(device)
 
     bs = config.data.batch_size

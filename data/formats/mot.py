@@ -24,6 +24,7 @@ import numpy as np
 from common.boxes import tlwh_to_xyxy, xyxy_to_tlwh
 from common.errors import FormatError
 from common.io import atomic_write_text
+from data.registry import GtSequence
 
 #: MOT16/17/20 class ids (the devkit's list). Evaluation treats the distractor classes specially.
 MOT_CLASSES = {
@@ -285,3 +286,60 @@ def check_unique_ids(rows: MotRows, path: str | os.PathLike, what: str = "ground
         frame, track = unique[np.argmax(counts > 1)]
         raise FormatError(path, f"{what}: id {int(track)} appears {int(counts.max())} times in frame {int(frame)} "
                                 "(each identity at most once per frame)")
+
+
+# ------------------------------------------------------------------------- evaluation ground truth
+def gt_file(seq_dir: Path) -> Path | None:
+    """A sequence folder's ground truth: ``gt/gt.txt``, else ``gt.txt`` (as motmetrics' TUD data)."""
+    for candidate in (seq_dir / "gt" / "gt.txt", seq_dir / "gt.txt"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_gt_sequences(folder: Path) -> list[GtSequence]:
+    """The MOT layout's ground-truth sequences under ``folder``
+    (``folder`` itself when it has a ground-truth file): ``gt.txt`` with ``seqinfo.ini`` (frame
+    count, fps, size) and ``gt/actions.txt`` when present; ``[]`` when none has one."""
+    dirs = [folder] if gt_file(folder) else sorted(p for p in folder.iterdir() if p.is_dir() and gt_file(p))
+    sequences = []
+    for d in dirs:
+        path = gt_file(d)
+        gt = read_mot_file(path)
+        check_unique_ids(gt, path, "ground truth")
+        info = read_seqinfo(d / "seqinfo.ini") if (d / "seqinfo.ini").is_file() else None
+        name = info.name if info else d.name
+        if len(gt) and info and gt.frame.max() > info.seq_length:
+            raise FormatError(path, f"frame {gt.frame.max()} beyond seqLength={info.seq_length} of {d / 'seqinfo.ini'}")
+        actions_path = path.parent / "actions.txt"
+        sequences.append(GtSequence(
+            name=name, root=d, gt=gt, gt_path=path,
+            num_frames=info.seq_length if info else int(gt.frame.max()) if len(gt) else 0,
+            fps=info.frame_rate if info else 0.0, class_aware=gt.layout == "mot16",
+            actions=read_action_sidecar(actions_path) if actions_path.is_file() else {},
+            size=(info.width, info.height) if info and info.width and info.height else None))
+    return sequences
+
+
+# A result or ground truth per identity, as pseudo-labelling and action clips read it.
+Tracks = dict  # track id -> [(frame index (0-based), xyxy box (4,))], frames in order
+
+
+def tracks_from_rows(rows) -> Tracks:
+    """MOT rows (1-based frames) -> tracks. Ground truth's ignore rows (conf 0) and non-pedestrian
+    classes are left out."""
+    keep = rows.track_id >= 0
+    if rows.layout == "mot16":
+        keep &= (rows.class_id == 1) & (rows.conf > 0)
+    tracks: Tracks = {}
+    for frame, track, box in zip(rows.frame[keep], rows.track_id[keep], rows.boxes[keep]):
+        tracks.setdefault(int(track), []).append((int(frame) - 1, np.asarray(box, dtype=np.float64)))
+    return {t: sorted(v, key=lambda fb: fb[0]) for t, v in sorted(tracks.items())}
+
+
+def rows_from_tracks(tracks: Tracks) -> MotRows:
+    """Tracks -> MOT rows (1-based frames, confidence 1): :func:`tracks_from_rows` undone."""
+    rows = [(f + 1, t, box) for t, items in tracks.items() for f, box in items]
+    n = len(rows)
+    return MotRows(np.array([r[0] for r in rows], int), np.array([r[1] for r in rows], int),
+                   np.array([r[2] for r in rows], float).reshape(n, 4), np.ones(n), np.ones(n, int), np.ones(n))

@@ -132,3 +132,20 @@ def test_val_sources_validate_a_run_that_trains_on_data_root(small_dataset, tmp_
     assert [(s.name, len(s)) for s in val_set.sequences] == [("SYN-train-02", 20)]
     assert sorted(s.name for s in train_set.sequences) == ["SYN-train-01", "SYN-train-02"]
     assert label_map.names[0] == "standing"
+
+
+def test_a_dataset_format_is_registered_once_and_does_something():
+    from data.registry import register_format, source_kinds
+    with pytest.raises(ValueError, match="'mot' is already registered"):
+        register_format("mot", load=lambda source, ctx: [])
+    with pytest.raises(ValueError, match="give load"):
+        register_format("nothing")
+    with pytest.raises(ValueError, match="find_gt needs gt_layout"):
+        register_format("no-layout", find_gt=lambda folder: [])
+    assert source_kinds() == ["synthetic", "mot", "crowdhuman", "coco", "clips"]
+
+
+def test_a_source_of_an_unknown_kind_built_in_code_is_named(tmp_path):
+    from common.errors import InputError
+    with pytest.raises(InputError, match=r"^config.data.sources\[0\].kind: expected one of 'synthetic', .*, got 'mott'$"):
+        load_source(SourceConfig("mott", str(tmp_path)), clip_span=4, where="config.data.sources[0]")

@@ -154,3 +154,11 @@ def test_mot_results_for_frames_of_another_size_are_refused(tmp_path):
     res.write_text("".join(f"{f},1,{10 * 19.2},{10 * 10.8},{20 * 19.2},{40 * 10.8},1,-1,-1,-1\n" for f in range(1, 5)))
     with pytest.raises(FormatError, match=r"seq-a.txt: 4 of 4 boxes start outside seq-a's 100x100 frames"):
         run_evaluation(gt_root=gt, results=[str(res)], out_dir=tmp_path / "o", plots=False)
+
+
+def test_a_folder_without_ground_truth_says_what_it_looked_for(tmp_path):
+    (tmp_path / "seq-a").mkdir()
+    (tmp_path / "seq-a" / "gt.csv").write_text("1,1,10,10,20,40\n")
+    with pytest.raises(InputError) as info:
+        run_evaluation(gt_root=tmp_path, results=[str(tmp_path)], out_dir=tmp_path / "o", plots=False)
+    assert str(info.value) == f"{tmp_path}: no sequences with gt/gt.txt or gt.txt"

@@ -182,3 +182,57 @@ def test_soft_targets_can_be_sharpened():
     target = soft ** 4 / (soft ** 4).sum()
     expected = (target * (target.log() - torch.log(torch.full((1, 3), 1 / 3)))).sum()
     assert torch.isclose(sharp, expected) and sharp > plain  # further from uniform logits
+
+
+class _MeanP3Loss(torch.nn.Module):
+    """A made-up task: drive P3's mean to 1; supervised when the batch says so."""
+
+    def __init__(self, term="p3_mean", supervised=True):
+        super().__init__()
+        self.term, self.supervised = term, supervised
+
+    def task_terms(self, outputs, batch):
+        from losses.task import TaskTerms
+        return TaskTerms({self.term: (outputs["p3"].mean() - 1) ** 2}, self.supervised)
+
+
+def test_any_number_of_tasks_each_with_its_own_weight():
+    from models.mot_action_net import build_model
+    torch.manual_seed(0)
+    model = build_model("tiny", num_actions=4)
+    batch = _batch()
+    outputs = model(batch["frames"], batch["boxes"], batch["mask"])
+    reid = ReIDLoss(2)
+    shorthand = MultiTaskLoss(detection=DetectionLoss(), reid=reid, action=ActionLoss())
+    mapping = MultiTaskLoss(tasks={"detection": DetectionLoss(), "reid": reid, "action": ActionLoss()})
+    a, b = shorthand(outputs, batch), mapping(outputs, batch)
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    assert list(mapping.state_dict()) == ["log_vars", "reid.weight"]  # what checkpoints hold
+
+    crit = MultiTaskLoss(tasks={"detection": DetectionLoss(), "mean": _MeanP3Loss(), "idle": _MeanP3Loss("p3_idle", supervised=False)},
+                         init_log_vars={"mean": 0.5})
+    assert crit.task_names == ("detection", "mean", "idle") and crit.log_vars.tolist() == [0.0, 0.5, 0.0]
+    terms = crit(outputs, batch)
+    assert torch.equal(terms["task_mean"], terms["p3_mean"]) and "num_pos" in terms and "task_num_pos" not in terms
+    s = crit.log_vars
+    expected = (torch.exp(-s[0]) * terms["task_detection"] + s[0] + torch.exp(-s[1]) * terms["task_mean"] + s[1]
+                + torch.exp(-s[2]) * terms["task_idle"])  # the unsupervised task adds no s
+    assert torch.allclose(terms["total"], expected)
+    assert set(crit.task_weights()) == {"detection", "mean", "idle"}
+    assert crit.task_weights()["mean"] == pytest.approx(math.exp(-0.5))
+
+
+def test_multitask_loss_refuses_what_it_cannot_weigh():
+    with pytest.raises(TypeError, match="task_terms"):
+        MultiTaskLoss(tasks={"mse": torch.nn.MSELoss()})
+    with pytest.raises(TypeError, match="not both"):
+        MultiTaskLoss(tasks={"mean": _MeanP3Loss()}, detection=DetectionLoss())
+    with pytest.raises(TypeError, match="missing"):
+        MultiTaskLoss(detection=DetectionLoss())
+    with pytest.raises(ValueError, match="unknown tasks"):
+        MultiTaskLoss(tasks={"mean": _MeanP3Loss()}, init_log_vars={"action": 1.0})
+    with pytest.raises(ValueError, match="taken by MultiTaskLoss"):
+        MultiTaskLoss(tasks={"log_vars": _MeanP3Loss()})
+    twice = MultiTaskLoss(tasks={"one": _MeanP3Loss(), "two": _MeanP3Loss()})
+    with pytest.raises(ValueError, match=r"task 'two': term names \['p3_mean'\] are taken"):
+        twice({"p3": torch.zeros(1, 2, 4, 4)}, {})

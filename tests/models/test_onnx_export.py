@@ -15,7 +15,7 @@ from models.checkpoint import FORMAT, InferenceSpec  # noqa: E402
 from models.config import model_preset  # noqa: E402
 from models.mot_action_net import MotActionNet, StreamState  # noqa: E402
 from models.onnx_export import export_onnx  # noqa: E402
-from tracking.onnx_runtime import OnnxStreamingModel  # noqa: E402
+from models.onnx_runtime import OnnxStreamingModel  # noqa: E402
 from tracking.streaming import StreamingEngine  # noqa: E402
 from tests.conftest import he_initialised  # noqa: E402
 from tracking.tracker import Tracker  # noqa: E402

@@ -199,7 +199,7 @@ def test_a_huge_id_in_a_mot_file_is_a_format_error(tmp_path):
 
 def test_a_foreign_onnx_file_is_named_as_such(tmp_path):
     pytest.importorskip("onnxruntime")
-    from tracking.onnx_runtime import OnnxStreamingModel
+    from models.onnx_runtime import OnnxStreamingModel
     (tmp_path / "empty.onnx").write_bytes(b"")
     with pytest.raises(InputError, match="empty.onnx: empty file, not an ONNX model"):
         OnnxStreamingModel(tmp_path / "empty.onnx")

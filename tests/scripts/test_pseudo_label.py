@@ -77,7 +77,7 @@ def test_an_unreadable_video_is_skipped_and_an_empty_label_map_ignored(small_dat
 
 
 def _run_in_process(small_dataset, tmp_path, **changes):
-    from data.pseudolabel import run as pseudo_label
+    from pseudolabel import run as pseudo_label
     args = dict(input_dir=small_dataset / "train", working_dir=tmp_path / "w", output_dir=tmp_path / "o",
                 overrides={"vlm.backend": "oracle", "labelling.refinement_iterations": 0}, tracks="gt",
                 oracle_gt=small_dataset)

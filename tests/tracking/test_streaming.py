@@ -6,7 +6,8 @@ import torch
 
 from models.mot_action_net import build_model
 from tests.conftest import he_initialised
-from tracking.streaming import Letterbox, StreamingEngine
+from models.inputs import Letterbox
+from tracking.streaming import StreamingEngine
 from tracking.tracker import Tracker
 
 H, W = 128, 192

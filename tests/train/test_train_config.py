@@ -130,7 +130,7 @@ def test_ctrl_c_says_whether_a_checkpoint_exists(tmp_path, monkeypatch, capsys):
     import importlib.util
 
     import train.run
-    spec = importlib.util.spec_from_file_location("run_trainer", train.run.ROOT / "scripts" / "run_trainer.py")
+    spec = importlib.util.spec_from_file_location("run_trainer", train.run.SOURCE_DIR / "scripts" / "run_trainer.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
 

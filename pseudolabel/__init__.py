@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 from common.errors import InputError
+from config import CONFIG_DIR
 
-CONFIG = Path(__file__).resolve().parents[2] / "config" / "pseudo_label.yaml"
+CONFIG = CONFIG_DIR / "pseudo_label.yaml"
 
 
 def load_config(path: Path | None = None, overrides: dict | None = None):
@@ -23,8 +24,8 @@ def load_config(path: Path | None = None, overrides: dict | None = None):
     from omegaconf import OmegaConf
 
     from common.schema import from_mapping
-    from data.pseudolabel.pipeline import LabellingConfig
-    from data.pseudolabel.vlm import VLMConfig
+    from pseudolabel.pipeline import LabellingConfig
+    from pseudolabel.vlm import VLMConfig
 
     path = path or CONFIG
     if not path.is_file():
@@ -46,14 +47,15 @@ def run(*, input_dir: Path, working_dir: Path, output_dir: Path, config: Path | 
         label_map: Path | None = None, oracle_gt: Path | None = None, oracle_noise: tuple[float, float] = (0.7, 0.05),
         skip_recognition: bool = False,
         pipeline_options=None, log=None):
-    """The whole run; returns the pipeline's :class:`~data.pseudolabel.pipeline.Stats` (``skipped``
+    """The whole run; returns the pipeline's :class:`~pseudolabel.pipeline.Stats` (``skipped``
     names the inputs that could not be read). Raises :class:`InputError` when nothing was labelled."""
     from common.io import check_output_path
     from data.formats.mot import read_mot_file
     from data.formats.vicr import read_label_map
-    from data.pseudolabel.pipeline import pseudo_label
-    from data.pseudolabel.tubes import find_videos, resolve_rows_file, run_tracker, tracks_from_rows
-    from data.pseudolabel.vlm import build_backend
+    from pseudolabel.pipeline import pseudo_label
+    from data.formats.mot import tracks_from_rows
+    from pseudolabel.tubes import find_videos, resolve_rows_file, run_tracker
+    from pseudolabel.vlm import build_backend
     from tracking.pipeline import Pipeline, PipelineOptions
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
@@ -89,7 +91,7 @@ def run(*, input_dir: Path, working_dir: Path, output_dir: Path, config: Path | 
     backend = oracle = None
     if not skip_recognition:
         if vlm.backend == "oracle":
-            from data.pseudolabel.oracle import SyntheticOracle
+            from pseudolabel.oracle import SyntheticOracle
             if oracle_gt is None:
                 raise InputError("--vlm oracle answers from a synthetic benchmark's ground truth: give --oracle-gt DATASET")
             oracle = SyntheticOracle(oracle_gt, top1=oracle_noise[0], invalid=oracle_noise[1])

@@ -17,11 +17,12 @@ pytest.importorskip("openai")
 
 from common.errors import InputError  # noqa: E402
 from data.formats.vicr import LabelMap, read_vicr_video  # noqa: E402
-from data.pseudolabel.pipeline import LabellingConfig, pseudo_label  # noqa: E402
-from data.pseudolabel.tubes import find_videos, resolve_rows_file, tracks_from_rows  # noqa: E402
-from data.pseudolabel.vlm import OpenAIBackend  # noqa: E402
+from pseudolabel.pipeline import LabellingConfig, pseudo_label  # noqa: E402
+from data.formats.mot import tracks_from_rows  # noqa: E402
+from pseudolabel.tubes import find_videos, resolve_rows_file  # noqa: E402
+from pseudolabel.vlm import OpenAIBackend  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 STUB = Path(__file__).with_name("vllm_stub.py")
 CONFIG = LabellingConfig(frames_per_second=4, context_margin=0.25, min_pixels=32 * 32, max_pixels=64 * 64,
                          min_track_frames=10, top_k=3, refinement_iterations=0, jpeg_quality=80)

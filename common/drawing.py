@@ -1,4 +1,5 @@
-"""Drawing boxes, identities and actions on frames: the one drawing routine of the project."""
+"""Drawing boxes, identities and actions on frames: the one drawing routine of the project, in
+``common`` so that every layer that draws (data previews, training images, inference) can use it."""
 from __future__ import annotations
 
 import colorsys

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 
 from data.formats.vicr import LabelMap
-from data.pseudolabel.replies import (LabelMatcher, answer_schema, fallback_groups, label_map_from_groups, load_json,
+from pseudolabel.replies import (LabelMatcher, answer_schema, fallback_groups, label_map_from_groups, load_json,
                                       parse_candidates, parse_groups)
 
 MAP = LabelMap({0: "walking", 1: "running", 2: "standing"}, {0: ["strolling", "walk"], 1: ["jogging"]})

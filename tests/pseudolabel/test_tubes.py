@@ -5,9 +5,10 @@ import cv2
 import numpy as np
 
 from data.formats.mot import MotRows
-from data.pseudolabel.tubes import (VideoSource, extract_frames, find_videos, keep_long_tracks, plan_tubes,
-                                    tracks_from_rows)
-from data.pseudolabel.vlm import decode_frames
+from data.formats.mot import tracks_from_rows
+from data.tubes import plan_tubes
+from pseudolabel.tubes import VideoSource, extract_frames, find_videos, keep_long_tracks
+from pseudolabel.vlm import decode_frames
 
 
 def test_plan_spreads_frames_and_borrows_for_a_thin_second():
@@ -57,5 +58,5 @@ def test_inputs_that_cannot_be_read_are_skipped_and_named(tmp_path):
     assert [(v.name, v.fps, v.frames) for v in videos] == [("good", 10.0, tmp_path / "good" / "img1")]
     assert [(path.name, error.split(": ", 1)[1]) for path, error in skipped] == [
         ("broken.avi", "cannot open as a video (corrupt file or unsupported codec)"),
-        ("nan_rate", "frame rate nan is not a finite number > 0")]
+        ("nan_rate", "'frameRate' must be a positive finite number, got 'nan'")]
     assert logged == [f"warning: skipped: {error}" for _, error in skipped]

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from common.errors import InputError
-from data.pseudolabel.cache import AnswerCache
+from pseudolabel.cache import AnswerCache
 
 
 def _filled(path, count=3000):

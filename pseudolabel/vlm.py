@@ -17,7 +17,7 @@ good: the server stayed down, or every retry timed out), so the caller can store
   no HTTP answer it is checked again, and if it still does not answer the run stops
   (:class:`ServerDown`) instead of sending every request through every retry.
 * :class:`ScriptedBackend`: a Python function answers (tests, and the synthetic benchmark's noisy
-  ground-truth "VLM" of :mod:`data.pseudolabel.oracle`).
+  ground-truth "VLM" of :mod:`pseudolabel.oracle`).
 
 transformers, av and openai are the optional ``vlm`` extra: they are imported only here, when a
 backend is built.
@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from common.errors import InputError
-from data.pseudolabel.replies import SYSTEM
+from pseudolabel.replies import SYSTEM
 
 VLM_EXTRA = 'pip install -c constraints.txt -e ".[vlm]"'
 PROBE_TIMEOUT = 5.0  # seconds for GET /models: a live server answers it at once, however busy its GPU

@@ -9,9 +9,9 @@ import pytest
 
 from data.formats.mot import read_mot_file
 from data.formats.vicr import LabelMap, read_label_map, read_recognition_results, read_vicr_video
-from data.pseudolabel.pipeline import LabellingConfig, pseudo_label
-from data.pseudolabel.tubes import VideoSource
-from data.pseudolabel.vlm import ScriptedBackend
+from pseudolabel.pipeline import LabellingConfig, pseudo_label
+from pseudolabel.tubes import VideoSource
+from pseudolabel.vlm import ScriptedBackend
 
 CONFIG = LabellingConfig(frames_per_second=4, context_margin=0.25, min_pixels=32 * 32, max_pixels=64 * 64,
                          min_track_frames=10, top_k=3, refinement_iterations=1, jpeg_quality=80)

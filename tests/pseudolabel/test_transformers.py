@@ -11,10 +11,10 @@ import pytest
 pytest.importorskip("transformers")
 
 from data.formats.vicr import read_vicr_video  # noqa: E402
-from data.pseudolabel.pipeline import LabellingConfig, pseudo_label  # noqa: E402
-from data.pseudolabel.tubes import find_videos  # noqa: E402
-from data.pseudolabel.vlm import TransformersBackend, VLMRequest  # noqa: E402
-from tests.data.pseudolabel import tiny_qwen3vl  # noqa: E402
+from pseudolabel.pipeline import LabellingConfig, pseudo_label  # noqa: E402
+from pseudolabel.tubes import find_videos  # noqa: E402
+from pseudolabel.vlm import TransformersBackend, VLMRequest  # noqa: E402
+from tests.pseudolabel import tiny_qwen3vl  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """V-ICR-style pseudo-labelling (seed 000), resumable: videos -> tracks -> tubes -> per-second VLM
 labels -> a label map -> iterative refinement -> seed 000's files.
 
-1. **Tracks and tubes** per video (:mod:`data.pseudolabel.tubes`); short tracks are skipped and
+1. **Tracks and tubes** per video (:mod:`pseudolabel.tubes`); short tracks are skipped and
    counted.
 2. **Labelling**: every tube second is asked for its top-k actions with confidences, as JSON.
 3. **Label map**: a predefined ``label_map.txt`` (then every answer is restricted to it), or the
@@ -17,7 +17,7 @@ labels -> a label map -> iterative refinement -> seed 000's files.
    ``skip_recognition`` (seed 000's "detection only"): the tracks and tubes only (``metadata.json``
    files, and each video's tracks as ``<output>/<video>.txt``, MOT), no cache, no VLM.
 
-Every answer is stored in the :class:`~data.pseudolabel.cache.AnswerCache` the moment it arrives;
+Every answer is stored in the :class:`~pseudolabel.cache.AnswerCache` the moment it arrives;
 a rerun asks only what is missing. A reply that cannot be read is asked once more, then recorded
 as invalid; the run goes on. A label outside the label map is dropped and counted (there is no
 "other" class: an answer naming only unknown actions counts as invalid).
@@ -39,11 +39,12 @@ from data.formats.mot import write_mot_file
 from data.formats.vicr import (ActionCandidate, LabelMap, RecognitionResults, VicrFrame, VicrPerson, VicrTube,
                                VicrVideoInfo, VicrVideoLabels, write_label_map, write_recognition_results,
                                write_vicr_video)
-from data.pseudolabel import replies
-from data.pseudolabel.cache import AnswerCache, prompt_hash
-from data.pseudolabel.tubes import (TubeSecond, Tracks, VideoSource, extract_frames, keep_long_tracks, plan_tubes,
-                                    rows_from_tracks)
-from data.pseudolabel.vlm import ServerDown, VLMRequest
+from pseudolabel import replies
+from pseudolabel.cache import AnswerCache, prompt_hash
+from data.formats.mot import Tracks, rows_from_tracks
+from data.tubes import TubeSecond, plan_tubes
+from pseudolabel.tubes import VideoSource, extract_frames, keep_long_tracks
+from pseudolabel.vlm import ServerDown, VLMRequest
 
 REASK = (" Your previous reply could not be read. Reply with JSON only, exactly in the requested form, "
          "with nothing before or after it.")

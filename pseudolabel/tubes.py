@@ -10,15 +10,16 @@ shorter than ``min_track_frames`` are skipped and counted (seed 000: 30 frames).
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from common.errors import InputError
+from data.formats.mot import Tracks, tracks_from_rows
+from data.tubes import TubeSecond, crop_tube_frame
 from data.video import VIDEO_EXTENSIONS
+from tracking.runner import track_video
 
 
 @dataclass
@@ -79,36 +80,10 @@ def _open(entry: Path, is_sequence: bool, log) -> VideoSource:
         if stream.fps_source == "assumed":
             log(f"warning: {entry}: no frame rate in the container: assuming {stream.fps:g} fps")
         source = VideoSource(entry.stem, entry, stream.fps, stream.width, stream.height, stream.frame_count)
-    if not (math.isfinite(source.fps) and source.fps > 0):  # seconds and timestamps are counted in it
-        raise InputError(f"{entry}: frame rate {source.fps} is not a finite number > 0")
-    return source
+    return source  # a frame rate is finite and > 0: read_seqinfo and FrameStream see to it
 
 
 # ------------------------------------------------------------------------------------ tracks
-Tracks = dict  # track id -> [(frame index (0-based), xyxy box (4,))], frames in order
-
-
-def tracks_from_rows(rows) -> Tracks:
-    """MOT rows (1-based frames) -> tracks. Ground truth's ignore rows (conf 0) and non-pedestrian
-    classes are left out."""
-    keep = rows.track_id >= 0
-    if rows.layout == "mot16":
-        keep &= (rows.class_id == 1) & (rows.conf > 0)
-    tracks: Tracks = {}
-    for frame, track, box in zip(rows.frame[keep], rows.track_id[keep], rows.boxes[keep]):
-        tracks.setdefault(int(track), []).append((int(frame) - 1, np.asarray(box, dtype=np.float64)))
-    return {t: sorted(v, key=lambda fb: fb[0]) for t, v in sorted(tracks.items())}
-
-
-def rows_from_tracks(tracks: Tracks) -> "MotRows":
-    """Tracks -> MOT rows (1-based frames, confidence 1): :func:`tracks_from_rows` undone."""
-    from data.formats.mot import MotRows
-    rows = [(f + 1, t, box) for t, items in tracks.items() for f, box in items]
-    n = len(rows)
-    return MotRows(np.array([r[0] for r in rows], int), np.array([r[1] for r in rows], int),
-                   np.array([r[2] for r in rows], float).reshape(n, 4), np.ones(n), np.ones(n, int), np.ones(n))
-
-
 def resolve_rows_file(spec: str, video: VideoSource, kind: str) -> Path:
     """``--tracks``/``--detections`` for one video: a file, a folder of ``<video>.txt``, or the
     sequence's own ``gt``/``det`` file."""
@@ -128,95 +103,16 @@ def resolve_rows_file(spec: str, video: VideoSource, kind: str) -> Path:
 def run_tracker(video: VideoSource, pipeline, detections=None, log=None) -> Tracks:
     """Tracks of ``video`` from a pipeline: the network's (``pipeline`` from a checkpoint) or the
     tracker's alone on ``detections`` (MOT rows)."""
-    from common.progress import ProgressBar
-
-    session = pipeline.start(fps=video.fps, name=video.name, width=video.width, height=video.height)
-    bar = ProgressBar(video.total_frames or None, unit="frames")
-    if detections is not None:
-        threshold = pipeline.options.detection_threshold
-        for index in range(video.total_frames):
-            rows = detections.at_frame(index + 1)
-            keep = rows.conf >= threshold
-            session.step(index, index / video.fps, detections=(rows.boxes[keep], rows.conf[keep]))
-            bar.update(index + 1, "tracking")
-    else:
-        for count, (index, timestamp, frame) in enumerate(video.stream(log=log), start=1):
-            session.step(index, timestamp, frame)
-            bar.update(count, "tracking")
-    bar.close()
-    return tracks_from_rows(session.mot_rows())
+    frames = video.stream(log=log) if detections is None else None
+    return tracks_from_rows(track_video(pipeline, name=video.name, fps=video.fps, width=video.width,
+                                        height=video.height, frames=frames, total_frames=video.total_frames,
+                                        detections=detections))
 
 
 def keep_long_tracks(tracks: Tracks, min_frames: int) -> tuple[Tracks, int]:
     """Tracks with at least ``min_frames`` frames, and how many were shorter."""
     kept = {t: v for t, v in tracks.items() if len(v) >= min_frames}
     return kept, len(tracks) - len(kept)
-
-
-# ------------------------------------------------------------------------------------- tubes
-@dataclass
-class TubeSecond:
-    """One track during one second: the frames the VLM sees and where to cut them."""
-
-    track: int
-    second: int
-    frame_indices: list[int]  # 0-based, ascending, at least 2 (Qwen3-VL merges frames in pairs)
-    crop: tuple[int, int, int, int]  # x1, y1, x2, y2 in the frame's pixels, the same for every frame
-    size: tuple[int, int]  # (width, height) the crop is resized to
-    frames: list[bytes] = field(default_factory=list)  # JPEG bytes, filled by extract_frames
-
-
-def _pick(indices: list[int], count: int) -> list[int]:
-    if len(indices) <= count:
-        return list(indices)
-    return [indices[int(round(k))] for k in np.linspace(0, len(indices) - 1, count)]
-
-
-def _resize_to_budget(width: int, height: int, min_pixels: int, max_pixels: int, multiple: int = 32) -> tuple[int, int]:
-    """The crop's size scaled into ``[min_pixels, max_pixels]``, sides multiples of ``multiple``
-    (the vision encoder's patch times its merge), aspect kept as well as that allows."""
-    area = width * height
-    scale = math.sqrt(min(max(area, min_pixels), max_pixels) / max(area, 1))
-    w = max(multiple, int(round(width * scale / multiple)) * multiple)
-    h = max(multiple, int(round(height * scale / multiple)) * multiple)
-    while w * h > max_pixels and (w > multiple or h > multiple):
-        if w >= h:
-            w -= multiple
-        else:
-            h -= multiple
-    return w, h
-
-
-def plan_tubes(tracks: Tracks, fps: float, width: int, height: int, frames_per_second: int = 4, margin: float = 0.25,
-               min_pixels: int = 64 * 64, max_pixels: int = 256 * 256) -> list[TubeSecond]:
-    """Per track and per second it covers: ``frames_per_second`` frames evenly spread over the
-    track's frames in that second (borrowing the nearest ones of its neighbouring seconds when a
-    second holds fewer than two), one crop around the union of their boxes widened by ``margin``
-    on every side, and its size within the pixel budget."""
-    tubes = []
-    for track, items in tracks.items():
-        frames = [f for f, _ in items]
-        boxes = {f: b for f, b in items}
-        seconds = sorted({int(math.floor(f / fps + 1e-9)) for f in frames})
-        for second in seconds:
-            inside = [f for f in frames if int(math.floor(f / fps + 1e-9)) == second]
-            if len(inside) < 2:  # borrow the nearest frames of this track around the second
-                centre = (second + 0.5) * fps
-                inside = sorted(sorted(frames, key=lambda f: (abs(f - centre), f))[:2])
-                if len(inside) < 2:
-                    continue
-            chosen = _pick(inside, frames_per_second)
-            union = np.array([boxes[f] for f in chosen])
-            x1, y1 = union[:, 0].min(), union[:, 1].min()
-            x2, y2 = union[:, 2].max(), union[:, 3].max()
-            dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
-            crop = (int(max(0, math.floor(x1 - dx))), int(max(0, math.floor(y1 - dy))),
-                    int(min(width, math.ceil(x2 + dx))), int(min(height, math.ceil(y2 + dy))))
-            if crop[2] - crop[0] < 2 or crop[3] - crop[1] < 2:
-                continue  # the person is outside the frame
-            size = _resize_to_budget(crop[2] - crop[0], crop[3] - crop[1], min_pixels, max_pixels)
-            tubes.append(TubeSecond(track, second, chosen, crop, size))
-    return tubes
 
 
 def extract_frames(video: VideoSource, tubes: list[TubeSecond], jpeg_quality: int = 90, log=None) -> None:
@@ -232,8 +128,7 @@ def extract_frames(video: VideoSource, tubes: list[TubeSecond], jpeg_quality: in
     bar = ProgressBar(last + 1 or None, unit="frames")
     for count, (index, _, frame) in enumerate(video.stream(log=log), start=1):
         for tube, slot in wanted.pop(index, []):
-            x1, y1, x2, y2 = tube.crop
-            crop = cv2.resize(frame[y1:y2, x1:x2], tube.size, interpolation=cv2.INTER_AREA)
+            crop = crop_tube_frame(frame, tube)
             ok, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])  # BGR in, a standard JPEG out
             tube.frames[slot] = data.tobytes()
         bar.update(count, "cutting tubes")
