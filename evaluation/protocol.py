@@ -180,7 +180,11 @@ def load_results(seq: GtSequence, files: dict[str, Path], label_map, allow_empty
             raise FormatError(source, f"{int(outside.sum())} of {len(rows)} boxes start outside {seq.name}'s "
                                       f"{width}x{height} frames: a result for frames of another size?")
     action_scores = None
-    if per_row_frames is not None and label_map is not None and any(f is not None and f.action_id is not None for f in per_row_frames):
+    # A run that recorded actions (its JSON has a label map) is scored on them even where it tracked
+    # nobody: no prediction then scores 0, not "no action metrics".
+    recorded_actions = video is not None and bool(video.labelmap.names)
+    if per_row_frames is not None and label_map is not None and (
+            recorded_actions or any(f is not None and f.action_id is not None for f in per_row_frames)):
         K = max(label_map.ids()) + 1
         action_scores = np.zeros((len(rows), K))
         for n, f in enumerate(per_row_frames):

@@ -1,0 +1,360 @@
+"""The whole job against the specialists' pipeline (issue 20): the joint network trained on an
+experiment's data, and against it YOLO11n (ultralytics, from its yaml), ByteTrack / BoT-SORT /
+this project's tracker on its detections, and clip classifiers (R3D-18, CNN+LSTM) on each track's
+person tubes, each specialist trained from scratch on exactly the joint network's training
+sequences. Both sides are scored by this project's evaluator on the same test frames.
+``scripts/benchmark_specialists.py`` is the command line.
+
+Equal footing, as the write-up states it:
+
+* the same training sequences (the experiment's ``build_datasets``), the same input size, the same
+  test frames, each side's own default hyperparameters, nothing tuned on the test data;
+* budget: each specialist trains for as many **wall** seconds as the joint network used **CPU**
+  seconds (so each gets at least the joint network's whole CPU time when it keeps one core busy;
+  the pipeline as a whole gets two to three times ours); every side's CPU seconds are reported;
+* checkpoints chosen the same way: by validation (the joint run's ``best.pt``, ultralytics'
+  ``best.pt`` by its fitness on the val split, the classifiers' best validation accuracy);
+* detection AP from each side's raw detections; end-to-end fps on the same frames with the same
+  threads, each pipeline's best of ``rounds``.
+
+The clip classifiers label each confirmed track once per second (V-ICR's per-second labels), on
+the tube cut as pseudo-labelling cuts it; the joint network's action head runs on every frame, so
+on speed the specialists are given the cheaper rate.
+"""
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import InputError
+
+TRACKERS = ("bytetrack", "botsort", "mot-action")
+METRICS = (("MOTA", "mota"), ("IDF1", "idf1"), ("HOTA", "HOTA"), ("AP50", "det_AP50"),
+           ("act fmAP", "action_frame_mAP"), ("id-act acc", "id_action_acc"))
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What is trained (an experiment and its overrides) and what scores it."""
+
+    name: str
+    experiment: str
+    overrides: tuple[str, ...] = ()
+    actions: bool = True  # the test data has action labels
+
+    def test_data(self, cfg) -> tuple[Path, tuple[int, int] | None]:
+        """``(ground-truth folder, MOT frames or None)``: the synthetic test split, or the frames of
+        the sequence the experiment validates on (PETS09-S2L1 431-530)."""
+        if cfg.data.sources:
+            held_out = cfg.data.val_sources[0]
+            frames = tuple(held_out.frames) if held_out.get("frames") else None
+            return Path(held_out.root), frames
+        return Path(cfg.data.root) / "test", None
+
+
+SETTINGS = {"synthetic": Setting("synthetic", "synthetic_30min"),
+            "pets09": Setting("pets09", "pets09_tiny", actions=False)}
+
+
+@dataclass
+class Budget:
+    """Seconds of one side's training."""
+
+    cpu_seconds: float
+    wall_seconds: float
+
+
+@dataclass
+class Report:
+    rows: dict[str, dict] = field(default_factory=dict)  # pipeline -> metrics (percent), fps, training cost
+    budget_s: float = 0.0
+
+
+def _cpu_now() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def train_joint(cfg, run_dir: Path) -> tuple[Path, Budget]:
+    """The joint network trained as ``scripts/run_trainer.py`` trains it; its best.pt and cost."""
+    from train.run import train
+    wall, cpu = time.perf_counter(), _cpu_now()
+    train(cfg, run_dir=run_dir)
+    return run_dir / "best.pt", Budget(_cpu_now() - cpu, time.perf_counter() - wall)
+
+
+def training_data(cfg):
+    """The joint network's training and validation sequences and label map (the same objects
+    its data loaders read)."""
+    from train.config import check_train_config
+    from train.run import build_datasets
+    from omegaconf import OmegaConf
+    checked = check_train_config(OmegaConf.to_container(cfg, resolve=True))
+    train_set, val_set, label_map, _ = build_datasets(checked.data)
+    return train_set.sequences, val_set.sequences, label_map
+
+
+def _vicr_labels(name: str, rows, scores: np.ndarray | None, label_map, fps: float, width: int, height: int,
+                 total: int):
+    """A tracker's rows and the classifier's per-row action probabilities as a V-ICR record (the
+    file the project's inference writes, read back by the evaluator)."""
+    from data.formats.vicr import LabelMap, VicrFrame, VicrPerson, VicrVideoInfo, VicrVideoLabels
+    label_map = label_map or LabelMap({})  # no actions to score (PETS09)
+    names = [label_map.names[i] for i in label_map.ids()] if scores is not None else []
+    persons = {}
+    for track in sorted(set(rows.track_id.tolist())):
+        idx = np.flatnonzero(rows.track_id == track)
+        idx = idx[np.argsort(rows.frame[idx], kind="stable")]
+        frames, timeline = [], {}
+        for i in idx:
+            frame = int(rows.frame[i]) - 1
+            probs = None if scores is None else scores[i]
+            top = None if probs is None else int(np.argmax(probs))
+            frames.append(VicrFrame(frame, round(frame / fps, 4), tuple(float(v) for v in rows.boxes[i]),
+                                    names[top] if top is not None else None, top,
+                                    None if probs is None else tuple(float(p) for p in probs), float(rows.conf[i])))
+            if top is not None:
+                timeline.setdefault(int(frame // fps), (names[top], top))
+        persons[f"id_{track}"] = VicrPerson(frames=frames, action_timeline=timeline)
+    return VicrVideoLabels(VicrVideoInfo(name, fps, width, height, total, total / fps), label_map, persons)
+
+
+def _score(found: dict, results: dict, label_map, frames) -> dict:
+    """The evaluator's COMBINED row for ``results`` (``{seq: SequenceResult}``), on ``frames``."""
+    from evaluation.protocol import evaluate, restrict
+    seqs = dict(found)
+    if frames is not None:
+        for name in list(results):
+            seqs[name], results[name] = restrict(found[name], results[name], *frames)
+    table = evaluate({n: seqs[n] for n in results}, results, label_map)["table"]
+    return {key: float(table["COMBINED"].get(key, float("nan"))) for _, key in METRICS}
+
+
+def score_joint(checkpoint: Path, found: dict, label_map, frames, out_dir: Path, threads: int) -> dict:
+    from evaluation.protocol import load_results, run_checkpoint
+    from tracking.pipeline import Pipeline, PipelineOptions
+    pipeline = Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu"))
+    raw = run_checkpoint(pipeline, found, out_dir, frames)
+    results = {}
+    for name, files in raw.items():
+        results[name] = load_results(found[name], {"txt": files["txt"], "json": files["json"]}, label_map,
+                                     allow_empty=True, frames=frames)
+        results[name].detections = files["detections"]
+    return _score(found, results, label_map, frames)
+
+
+def _frame_range(frames, length: int) -> tuple[int, int]:
+    return frames or (1, length)
+
+
+def _sequence(gt_seq, frames):
+    """The frames to run on, as a :class:`data.sequences.Sequence` (0-based inside the range)."""
+    from data.sequences import FrameRange, MotSequence
+    seq = MotSequence(gt_seq.root)
+    first, last = _frame_range(frames, len(seq))
+    return FrameRange(seq, first, last) if (first, last) != (1, len(seq)) else seq
+
+
+def run_specialists(detector, classifiers: dict, found: dict, label_map, frames, out_dir: Path, imgsz,
+                    threads: int, log) -> dict[str, dict]:
+    """Every tracker x classifier pipeline on the test sequences: ``{pipeline: metrics}``. The
+    detector runs once per sequence; its raw detections give every pipeline's AP."""
+    from data.formats.mot import write_mot_file
+    from data.formats.vicr import write_vicr_video
+    from evaluation.protocol import load_results
+    from evaluation.specialists.actions import label_tracks
+    from evaluation.specialists.detector import detect_sequence
+    from tracking.pipeline import Pipeline, PipelineOptions
+
+    detections = {}
+    for name, gt_seq in found.items():
+        log(f"{name}: detecting")
+        seq = _sequence(gt_seq, frames)
+        found_rows = detect_sequence(detector.weights, seq, imgsz=imgsz, threads=threads).rows
+        first = _frame_range(frames, 10 ** 9)[0]
+        found_rows.frame = found_rows.frame + (first - 1)  # back to the sequence's MOT frame numbers
+        detections[name] = (seq, found_rows)
+    reports = {}
+    for tracker in TRACKERS:
+        tracked = {}
+        for name, (seq, rows) in detections.items():
+            session = Pipeline.tracker_only(PipelineOptions(tracker_name=tracker)).start(
+                fps=seq.fps, name=name, width=seq.width, height=seq.height)
+            first, last = _frame_range(frames, found[name].num_frames)
+            for index in range(first - 1, last):
+                session.step_detections(index, index / seq.fps, rows)
+            tracked[name] = session.mot_rows()
+        for kind, classifier in (classifiers or {None: None}).items():
+            label = f"YOLO11n + {tracker}" + (f" + {kind}" if kind else "")
+            folder = out_dir / label.replace(" + ", "_").replace(" ", "")
+            results = {}
+            for name, (seq, det_rows) in detections.items():
+                rows = tracked[name]
+                scores = None
+                if classifier is not None and len(rows):
+                    local = replace(rows, frame=rows.frame - (_frame_range(frames, 1)[0] - 1))  # the range's own frames
+                    scores = label_tracks(classifier, seq, local, fps=seq.fps)
+                txt, js = folder / f"{name}.txt", folder / f"{name}.json"
+                write_mot_file(txt, rows, layout="mot15")
+                write_vicr_video(js, _vicr_labels(name, rows, scores, label_map, seq.fps, seq.width, seq.height,
+                                                  found[name].num_frames))
+                results[name] = load_results(found[name], {"txt": txt, "json": js}, label_map, allow_empty=True,
+                                             frames=frames)
+                results[name].detections = det_rows
+            reports[label] = _score(found, results, label_map, frames)
+            log(f"{label}: " + ", ".join(f"{h} {reports[label][k]:.2f}" for h, k in METRICS))
+    return reports
+
+
+class _DecodedFrames:
+    """Frames decoded before timing (both sides are timed without video decoding), as the
+    :class:`data.sequences.Sequence` the classifiers' tube cutting reads."""
+
+    def __init__(self, frames: list[np.ndarray], fps: float, name: str):
+        self.frames, self.fps, self.name = frames, fps, name
+        self.height, self.width = frames[0].shape[:2]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def frame(self, index: int) -> np.ndarray:
+        return self.frames[index]
+
+
+def measure_fps(checkpoint: Path, detector, classifier, gt_seq, frames, imgsz, threads: int, rounds: int,
+                count: int) -> dict[str, float]:
+    """End-to-end frames per second on the same ``count`` decoded frames, each pipeline's best of
+    ``rounds``: the joint network + tracker + action head, and YOLO11n + each tracker (+ the clip
+    classifier once per track-second)."""
+    import torch
+
+    from evaluation.specialists.actions import label_tracks
+    from evaluation.specialists.detector import detect_sequence
+    from tracking.pipeline import Pipeline, PipelineOptions
+
+    seq = _sequence(gt_seq, frames)
+    decoded = _DecodedFrames([seq.frame(i) for i in range(min(count, len(seq)))], seq.fps, gt_seq.name)
+    n = len(decoded)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        joint = Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu"))
+        best: dict[str, float] = {}
+        for _ in range(rounds):
+            session = joint.start(fps=decoded.fps, name=decoded.name, width=decoded.width, height=decoded.height)
+            start = time.perf_counter()
+            for index in range(n):
+                session.step(index, index / decoded.fps, decoded.frame(index))
+            best["joint"] = max(best.get("joint", 0.0), n / (time.perf_counter() - start))
+            start = time.perf_counter()
+            rows = detect_sequence(detector.weights, decoded.frames, imgsz=imgsz, threads=threads).rows
+            detect_s = time.perf_counter() - start
+            for tracker in TRACKERS:
+                start = time.perf_counter()
+                session = Pipeline.tracker_only(PipelineOptions(tracker_name=tracker)).start(
+                    fps=decoded.fps, name=decoded.name, width=decoded.width, height=decoded.height)
+                for index in range(n):
+                    session.step_detections(index, index / decoded.fps, rows)
+                if classifier is not None:
+                    label_tracks(classifier, decoded, session.mot_rows(), fps=decoded.fps, threads=threads)
+                spent = detect_s + time.perf_counter() - start
+                best[tracker] = max(best.get(tracker, 0.0), n / spent)
+        return best
+    finally:
+        torch.set_num_threads(previous)
+
+
+def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = None, joint_cpu_s: float | None = None,
+                  budget_s: float | None = None, threads: int = 2, rounds: int = 3, fps_frames: int = 100,
+                  log=None) -> Report:
+    """Trains (or takes) the joint network and the specialists of ``setting`` and scores them;
+    writes ``report.json`` and ``report.md`` to ``out_dir`` and returns the report. ``budget_s``
+    replaces the specialists' budget (the joint run's CPU seconds) for a quick check only."""
+    from evaluation.protocol import find_gt_sequences, find_label_map
+    from evaluation.specialists.actions import KINDS, cut_tubes, train_classifier
+    from evaluation.specialists.detector import check_imgsz, train_yolo, write_yolo_dataset
+    from train.run import compose_config
+
+    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = compose_config([f"experiment={setting.experiment}", *setting.overrides])
+    imgsz = check_imgsz(tuple(cfg.data.size))
+    if checkpoint is None:
+        log(f"joint network: training experiment={setting.experiment}")
+        checkpoint, joint = train_joint(cfg, out_dir / "joint")
+    else:
+        if joint_cpu_s is None:
+            raise InputError("--checkpoint needs --joint-cpu-s: the CPU seconds its training took (the specialists' budget)")
+        joint = Budget(joint_cpu_s, float("nan"))
+    budget = joint.cpu_seconds if budget_s is None else budget_s
+    report = Report(budget_s=budget)
+    train_seqs, val_seqs, label_map = training_data(cfg)
+
+    log(f"YOLO11n: {budget:.0f} s on {len(train_seqs)} training sequences")
+    dataset = write_yolo_dataset(train_seqs, val_seqs, out_dir / "yolo_data")
+    detector = train_yolo(dataset, out_dir / "yolo", imgsz=imgsz, budget_s=budget, seed=int(cfg.seed), threads=threads)
+    classifiers = {}
+    if setting.actions and len(label_map) > 1:
+        tubes, val_tubes = cut_tubes(train_seqs, frames_per_second=4), cut_tubes(val_seqs, frames_per_second=4)
+        num_classes = max(label_map.ids()) + 1
+        for kind in KINDS:
+            log(f"{kind}: {budget:.0f} s on {len(tubes)} tubes")
+            classifiers[kind] = train_classifier(kind, tubes, num_classes, budget_s=budget, seed=int(cfg.seed),
+                                                 threads=threads, val_tubes=val_tubes, log=log)
+
+    gt_root, frames = setting.test_data(cfg)
+    found = find_gt_sequences(gt_root, None)
+    gt_labels = find_label_map(gt_root) if setting.actions else None
+    report.rows["joint network (ours)"] = {
+        **score_joint(checkpoint, found, gt_labels, frames, out_dir / "results" / "joint", threads),
+        "train_cpu_min": joint.cpu_seconds / 60}
+    specialists = run_specialists(detector, classifiers, found, gt_labels, frames, out_dir / "results", imgsz,
+                                  threads, log)
+    first = next(iter(found.values()))
+    for kind in classifiers or {None: None}:
+        speeds = measure_fps(checkpoint, detector, classifiers.get(kind), first, frames, imgsz, threads, rounds,
+                             fps_frames)
+        report.rows["joint network (ours)"]["fps"] = speeds["joint"]
+        for tracker in TRACKERS:
+            label = f"YOLO11n + {tracker}" + (f" + {kind}" if kind else "")
+            report.rows[label] = {**specialists[label], "fps": speeds[tracker],
+                                  "train_cpu_min": (detector.cpu_seconds + (classifiers[kind].cpu_seconds if kind else 0))
+                                  / 60}
+    _write(report, setting, out_dir, detector, classifiers, joint)
+    return report
+
+
+def format_report(report: Report) -> str:
+    heads = [h for h, _ in METRICS] + ["fps", "train CPU min"]
+    lines = ["| pipeline | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
+    for name, row in report.rows.items():
+        cells = [f"{row[k]:.2f}" if np.isfinite(row.get(k, float("nan"))) else "-" for _, k in METRICS]
+        cells += [f"{row['fps']:.1f}", f"{row['train_cpu_min']:.1f}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _write(report: Report, setting: Setting, out_dir: Path, detector, classifiers: dict, joint: Budget) -> None:
+    from common.io import atomic_write_json, atomic_write_text
+    costs = {"joint": {"cpu_s": joint.cpu_seconds, "wall_s": joint.wall_seconds},
+             "yolo11n": {"cpu_s": detector.cpu_seconds, "wall_s": detector.wall_seconds, "epochs": detector.epochs},
+             **{k: {"cpu_s": c.cpu_seconds, "wall_s": c.wall_seconds, "steps": c.steps, "val_accuracy": c.val_accuracy}
+                for k, c in classifiers.items()}}
+    atomic_write_json(out_dir / "report.json", {"setting": setting.name, "experiment": setting.experiment,
+                                                "budget_s": report.budget_s, "training": costs, "rows": report.rows},
+                      default=float)
+    atomic_write_text(out_dir / "report.md", format_report(report) + "\n")
+
+
+def quick_setting(folder: Path) -> Setting:
+    """A benchmark small enough for a test: a tiny generated dataset and the smoke experiment."""
+    from data.synthetic import SyntheticConfig, prepare_synthetic
+    config = SyntheticConfig(width=192, height=128, length=30, min_people=3, max_people=4, min_distractors=1,
+                             max_distractors=1, sequences={"train": 2, "val": 1, "test": 1})
+    prepare_synthetic(folder, seed=0, config=config, use_existing=True, log=lambda message: None)
+    return Setting("quick", "smoke", (f"data.root={folder}", "data.size=[128,192]", "data.clip_len=4"))

@@ -1,0 +1,62 @@
+#!/usr/bin/env python
+"""The joint network against the pipeline of specialists a user would otherwise build: YOLO11n
+trained from scratch on the same frames, ByteTrack / BoT-SORT / this project's tracker on its
+detections, and R3D-18 / CNN+LSTM clip classifiers on each track's tubes; same data, at least the
+joint network's CPU time each, scored by the same evaluator (evaluation/specialists/benchmark.py
+says what is held equal). Needs the bench environment (README: Install).
+
+    python scripts/benchmark_specialists.py --setting synthetic --out runs/specialists-synthetic
+    python scripts/benchmark_specialists.py --setting pets09 --out runs/specialists-pets09
+    python scripts/benchmark_specialists.py --setting synthetic --checkpoint runs/<run>/best.pt --joint-cpu-s 3100
+    python scripts/benchmark_specialists.py --quick --out /tmp/specialists-quick   # minutes: checks it runs, measures nothing
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from common.cli import run_cli
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--setting", choices=("synthetic", "pets09"), default="synthetic",
+                   help="synthetic: experiment=synthetic_30min, scored on the test split; pets09: "
+                        "experiment=pets09_tiny, scored on frames 431-530")
+    p.add_argument("--out", type=Path, required=True, help="folder for the runs, results and report.md / report.json")
+    p.add_argument("--checkpoint", type=Path, help="the joint network's best.pt of that experiment (default: train it)")
+    p.add_argument("--joint-cpu-s", type=float, help="with --checkpoint: the CPU seconds its training took")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads of every side's inference (default 2)")
+    p.add_argument("--rounds", type=int, default=3, help="fps: each pipeline's best of this many rounds")
+    p.add_argument("--quick", action="store_true", help="a tiny generated benchmark, a few training seconds per side: "
+                                                        "for tests, its numbers mean nothing")
+    args = p.parse_args(argv)
+    if args.threads < 1 or args.rounds < 1:
+        p.error("--threads and --rounds must be at least 1")
+    if (args.checkpoint is None) != (args.joint_cpu_s is None):
+        p.error("--checkpoint and --joint-cpu-s go together")
+    return args
+
+
+def run(args):
+    from evaluation.specialists.benchmark import SETTINGS, format_report, quick_setting, run_benchmark
+
+    if args.quick:
+        setting, budget, extra = quick_setting(args.out / "data"), 10.0, {"fps_frames": 10, "rounds": 1}
+    else:
+        setting, budget, extra = SETTINGS[args.setting], None, {"rounds": args.rounds}
+    report = run_benchmark(setting, args.out, checkpoint=args.checkpoint, joint_cpu_s=args.joint_cpu_s,
+                           budget_s=budget, threads=args.threads, **extra)
+    print(format_report(report))
+    print(f"wrote {args.out / 'report.md'} and {args.out / 'report.json'}")
+    return report
+
+
+def main(argv=None) -> int:
+    return run_cli(run, parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

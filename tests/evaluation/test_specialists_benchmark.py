@@ -1,0 +1,32 @@
+"""scripts/benchmark_specialists.py --quick end to end (the bench environment: skipped without
+ultralytics): every pipeline of both sides gets every metric as a number in range, and the report
+files are written. Nothing is tuned or measured here."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ultralytics")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_quick_benchmark_scores_every_pipeline(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_specialists.py"), "--quick", "--out",
+                             str(tmp_path / "out")], capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    rows = report["rows"]
+    expected = {"joint network (ours)"} | {f"YOLO11n + {t} + {c}" for t in ("bytetrack", "botsort", "mot-action")
+                                           for c in ("r3d_18", "cnn_lstm")}
+    assert set(rows) == expected
+    for name, row in rows.items():
+        for key in ("mota", "idf1", "HOTA", "det_AP50", "action_frame_mAP", "id_action_acc"):
+            value = row[key]
+            assert math.isfinite(value) and (-1e6 < value <= 100 if key == "mota" else 0 <= value <= 100), (name, key, value)
+        assert row["fps"] > 0 and row["train_cpu_min"] > 0
+    assert report["training"]["yolo11n"]["cpu_s"] > 0 and report["budget_s"] == 10.0
+    assert "| joint network (ours) |" in (tmp_path / "out" / "report.md").read_text()
