@@ -47,8 +47,8 @@ def atomic_path(path: str | os.PathLike, what: str = "the file", clean_stale: bo
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
+def atomic_write_text(path: str | os.PathLike, text: str, clean_stale: bool = True) -> None:
+    with atomic_path(path, clean_stale=clean_stale) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
@@ -58,6 +58,11 @@ def atomic_write_json(path: str | os.PathLike, payload, **dump_options) -> None:
 
 
 _PARTIAL = re.compile(r"^\.(?P<stem>.*)\.(?P<pid>\d+)-[0-9a-f]+\.partial(?P<suffix>\.[^.]*)?$")
+
+
+def is_partial_name(name: str) -> bool:
+    """Whether ``name`` is one of :func:`partial_path`'s temporary names."""
+    return _PARTIAL.match(name) is not None
 
 
 def remove_stale_partials(path: str | os.PathLike, whole_folder: bool = False) -> list[Path]:

@@ -129,8 +129,7 @@ def read_tracks(path: Path) -> dict:
         labels = read_vicr_video(path)
         return {int(pid.rsplit("_", 1)[-1]): [(f.frame_idx, np.array(f.bbox)) for f in person.frames]
                 for pid, person in labels.persons.items()}
-    from data.formats.mot import read_mot_file
-    from data.formats.mot import tracks_from_rows
+    from data.formats.mot import read_mot_file, tracks_from_rows
     return tracks_from_rows(read_mot_file(path))
 
 

@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 
 from common.errors import InputError
-from common.io import atomic_write_json
+from common.io import atomic_write_json, is_partial_name
 from data.formats.mot import MotRows, SeqInfo, write_action_sidecar, write_mot_file, write_seqinfo
 from data.formats.vicr import LabelMap, write_label_map
 
@@ -569,7 +569,6 @@ def _config_record(config: SyntheticConfig) -> dict:
 
 _FRAME_NAME = re.compile(r"\d{6}\.jpg")
 _OWN_IN_GT = ("gt.txt", "actions.txt", "identities.json")
-_PARTIAL = re.compile(r"\..+\.\d+-[0-9a-f]+\.partial\.\w+")  # an atomic writer's temporary (common.io), left by a kill
 
 
 def _foreign_in_sequence(seq: Path, where: str) -> list[str]:
@@ -577,12 +576,12 @@ def _foreign_in_sequence(seq: Path, where: str) -> list[str]:
     did not write."""
     foreign = []
     for entry in sorted(seq.iterdir()):
-        if _PARTIAL.fullmatch(entry.name) or (entry.name == "seqinfo.ini" and entry.is_file()):
+        if is_partial_name(entry.name) or (entry.name == "seqinfo.ini" and entry.is_file()):
             continue
         if entry.name in ("img1", "gt") and entry.is_dir() and not entry.is_symlink():
             own = _FRAME_NAME.fullmatch if entry.name == "img1" else _OWN_IN_GT.__contains__
             foreign += [f"{where}/{entry.name}/{f.name}" for f in sorted(entry.iterdir())
-                        if not (f.is_file() and not f.is_symlink() and (own(f.name) or _PARTIAL.fullmatch(f.name)))]
+                        if not (f.is_file() and not f.is_symlink() and (own(f.name) or is_partial_name(f.name)))]
         else:
             foreign.append(f"{where}/{entry.name}")
     return foreign

@@ -26,6 +26,12 @@ class TubeSecond:
     frames: list[bytes] = field(default_factory=list)  # JPEG bytes, filled by extract_frames
 
 
+def second_of(frame_index: int, fps: float) -> int:
+    """The second a 0-based frame falls in; the epsilon keeps a frame at an exact multiple of the
+    frame period (30 at 10 fps after float division) in the second it starts."""
+    return int(math.floor(frame_index / fps + 1e-9))
+
+
 def _pick(indices: list[int], count: int) -> list[int]:
     if len(indices) <= count:
         return list(indices)
@@ -57,9 +63,9 @@ def plan_tubes(tracks: Tracks, fps: float, width: int, height: int, frames_per_s
     for track, items in tracks.items():
         frames = [f for f, _ in items]
         boxes = {f: b for f, b in items}
-        seconds = sorted({int(math.floor(f / fps + 1e-9)) for f in frames})
+        seconds = sorted({second_of(f, fps) for f in frames})
         for second in seconds:
-            inside = [f for f in frames if int(math.floor(f / fps + 1e-9)) == second]
+            inside = [f for f in frames if second_of(f, fps) == second]
             if len(inside) < 2:  # borrow the nearest frames of this track around the second
                 centre = (second + 0.5) * fps
                 inside = sorted(sorted(frames, key=lambda f: (abs(f - centre), f))[:2])

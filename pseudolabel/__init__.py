@@ -50,10 +50,9 @@ def run(*, input_dir: Path, working_dir: Path, output_dir: Path, config: Path | 
     """The whole run; returns the pipeline's :class:`~pseudolabel.pipeline.Stats` (``skipped``
     names the inputs that could not be read). Raises :class:`InputError` when nothing was labelled."""
     from common.io import check_output_path
-    from data.formats.mot import read_mot_file
+    from data.formats.mot import read_mot_file, tracks_from_rows
     from data.formats.vicr import read_label_map
     from pseudolabel.pipeline import pseudo_label
-    from data.formats.mot import tracks_from_rows
     from pseudolabel.tubes import find_videos, resolve_rows_file, run_tracker
     from pseudolabel.vlm import build_backend
     from tracking.pipeline import Pipeline, PipelineOptions

@@ -30,19 +30,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from common.errors import InputError
 from common.io import atomic_write_json
 from common.progress import ProgressBar
-from data.formats.mot import write_mot_file
+from data.formats.mot import Tracks, rows_from_tracks, write_mot_file
 from data.formats.vicr import (ActionCandidate, LabelMap, RecognitionResults, VicrFrame, VicrPerson, VicrTube,
                                VicrVideoInfo, VicrVideoLabels, write_label_map, write_recognition_results,
                                write_vicr_video)
 from pseudolabel import replies
 from pseudolabel.cache import AnswerCache, prompt_hash
-from data.formats.mot import Tracks, rows_from_tracks
-from data.tubes import TubeSecond, plan_tubes
+from data.tubes import TubeSecond, plan_tubes, second_of
 from pseudolabel.tubes import VideoSource, extract_frames, keep_long_tracks
 from pseudolabel.vlm import ServerDown, VLMRequest
 
@@ -345,7 +343,7 @@ def _write_outputs(video: _Video, label_map: LabelMap, working_dir: Path, output
         seconds = by_track.get(track, {})
         frames = []
         for frame, box in items:
-            top = seconds.get(int(np.floor(frame / s.fps + 1e-9)), [None])[0]
+            top = seconds.get(second_of(frame, s.fps), [None])[0]
             action = top.action if top is not None else None
             # Whole pixels, as V-ICR writes them.
             frames.append(VicrFrame(frame, round(frame / s.fps, 4), tuple(int(round(float(v))) for v in box), action,

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from common.cli import add_plugin_argument, load_plugins, run_cli
-from tracking.pipeline import add_pipeline_arguments
+from tracking.pipeline import add_pipeline_arguments, network_flags_given
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -58,8 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.checkpoint and args.results:
         p.error("give --checkpoint (run a model) or --results (score existing files), not both")
     if not args.checkpoint:
-        network_flags = [flag for flag, value in (("--onnx", args.onnx), ("--runtime", args.runtime != "torch"),
-                                                  ("--precision", args.precision != "fp32")) if value]
+        network_flags = network_flags_given(args)
         if network_flags:
             p.error(f"{', '.join(network_flags)}: these choose how --checkpoint runs, and none is given")
     if args.action_dataset is not None:

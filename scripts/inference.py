@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from common.cli import add_plugin_argument, load_plugins, run_cli
-from tracking.pipeline import add_pipeline_arguments
+from tracking.pipeline import add_pipeline_arguments, network_flags_given
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,9 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if not args.detections and not args.checkpoint:
         p.error("give --checkpoint (network) or --detections (tracker alone)")
     if args.detections:
-        network_flags = [flag for flag, value in (("--checkpoint", args.checkpoint), ("--onnx", args.onnx),
-                                                  ("--runtime", args.runtime != "torch"),
-                                                  ("--precision", args.precision != "fp32")) if value]
+        network_flags = ["--checkpoint"] * bool(args.checkpoint) + network_flags_given(args)
         if network_flags:
             p.error(f"{', '.join(network_flags)}: not used with --detections (the tracker alone on given boxes); "
                     "drop it, or drop --detections to run the network")

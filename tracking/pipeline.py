@@ -81,6 +81,14 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, network: bool = True
                                  "AVX512-BF16 or AMX, same accuracy (README: inference speed)")
 
 
+def network_flags_given(args: argparse.Namespace) -> list[str]:
+    """The flags of :func:`add_pipeline_arguments` that choose how a network runs and were given
+    (away from their defaults): a command without a network refuses them instead of ignoring them."""
+    given = (("--onnx", getattr(args, "onnx", None)), ("--runtime", getattr(args, "runtime", "torch") != "torch"),
+             ("--precision", getattr(args, "precision", "fp32") != "fp32"))
+    return [flag for flag, value in given if value]
+
+
 def options_from_args(args: argparse.Namespace) -> PipelineOptions:
     """:class:`PipelineOptions` from the flags of :func:`add_pipeline_arguments`; bad values are one
     :class:`InputError` naming the flag."""

@@ -186,7 +186,7 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
     trails: dict[int, list] = {}
     total = min(meta["frames"] or 0, max_frames or 10 ** 12) or None
     start, count, interrupted, drawn_count = time.time(), 0, False, 0
-    writer, video_error = None, None
+    writer, video_error, finishing_video = None, None, False
     try:
         with contextlib.ExitStack() as stack:
             video_tmp = stack.enter_context(atomic_path(outputs.video, "the annotated video")) if outputs.video else None
@@ -218,11 +218,12 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
             except KeyboardInterrupt:
                 # Keep what was done: the outputs below are written for the frames processed so far.
                 interrupted = True
+            finishing_video = writer is not None  # from here on an error is the video's write, check or rename
             if writer is not None:
                 writer.release()
                 _check_video_written(video_tmp, Path(outputs.video), drawn_count)
     except InputError as exc:
-        if writer is None:
+        if not finishing_video:
             raise
         video_error = exc  # the MOT and JSON files are still written below: the tracking is not lost
     elapsed = time.time() - start

@@ -315,6 +315,11 @@ def register_task(name: str, *, build_loss: Callable[[LossConfig], nn.Module],
     EXTRA_TASKS[name] = ExtraTask(build_loss=build_loss, build_head=build_head)
 
 
+def unregister_task(name: str) -> None:
+    """Removes a task registered for a while only (a test's own)."""
+    del EXTRA_TASKS[name]
+
+
 def build_network(model: ModelConfig) -> MotActionNet:
     """The network of a checked model config, with the head of each registered task."""
     heads = {name: task.build_head(model) for name, task in EXTRA_TASKS.items() if task.build_head is not None}

@@ -20,7 +20,6 @@ same data as the joint network:
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +30,7 @@ import torch
 from torch import nn
 
 from data.formats.mot import MotRows, Tracks, tracks_from_rows
-from data.tubes import TubeSecond, crop_tube_frame, plan_tubes
+from data.tubes import TubeSecond, crop_tube_frame, plan_tubes, second_of
 
 KINDS = ("r3d_18", "cnn_lstm")
 #: torchvision's video models (R3D-18, R(2+1)D, MC3) are trained on Kinetics-400 with these.
@@ -64,11 +63,6 @@ class Tube:
 def _size(size: int | tuple[int, int]) -> tuple[int, int]:
     """``(height, width)`` of a clip from an int (square) or a pair."""
     return (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
-
-
-def _second(frame_index: int, period: float) -> int:
-    """The period a 0-based frame falls in, rounded as plan_tubes rounds it."""
-    return int(math.floor(frame_index / period + 1e-9))
 
 
 def _resample(indices: list[int], count: int) -> list[int]:
@@ -116,7 +110,7 @@ def _ground_truth(sequence, period: float) -> tuple[Tracks, dict[tuple[int, int]
         for box, track, action in zip(ann.boxes, ann.track_ids, ann.actions):
             tracks.setdefault(int(track), []).append((index, np.asarray(box, dtype=np.float64)))
             if action >= 0:
-                votes.setdefault((int(track), _second(index, period)), []).append(int(action))
+                votes.setdefault((int(track), second_of(index, period)), []).append(int(action))
     majority = {key: int(np.bincount(v).argmax()) for key, v in votes.items()}  # argmax: smallest id on ties
     return dict(sorted(tracks.items())), majority
 
@@ -392,7 +386,7 @@ def label_tracks_timed(classifier: TrainedClassifier, sequence, tracks: MotRows,
         track = int(tracks.track_id[row])
         if track not in by_track or track not in seconds_of:
             continue  # rows tracks_from_rows leaves out (detections, ignored ground truth) stay uniform
-        second = _second(int(tracks.frame[row]) - 1, period)
+        second = second_of(int(tracks.frame[row]) - 1, period)
         near = seconds_of[track][np.abs(seconds_of[track] - second).argmin()]
         probs[row] = found[(track, int(near))]
     timing = LabelTiming(time.perf_counter() - wall0, time.process_time() - cpu0, classify_s,

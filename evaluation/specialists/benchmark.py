@@ -104,6 +104,7 @@ def _vicr_labels(name: str, rows, scores: np.ndarray | None, label_map, fps: flo
     """A tracker's rows and the classifier's per-row action probabilities as a V-ICR record (the
     file the project's inference writes, read back by the evaluator)."""
     from data.formats.vicr import LabelMap, VicrFrame, VicrPerson, VicrVideoInfo, VicrVideoLabels
+    from data.tubes import second_of
     label_map = label_map or LabelMap({})  # no actions to score (PETS09)
     names = [label_map.names[i] for i in label_map.ids()] if scores is not None else []
     persons = {}
@@ -119,7 +120,7 @@ def _vicr_labels(name: str, rows, scores: np.ndarray | None, label_map, fps: flo
                                     names[top] if top is not None else None, top,
                                     None if probs is None else tuple(float(p) for p in probs), float(rows.conf[i])))
             if top is not None:
-                timeline.setdefault(int(frame // fps), (names[top], top))
+                timeline.setdefault(second_of(frame, fps), (names[top], top))
         persons[f"id_{track}"] = VicrPerson(frames=frames, action_timeline=timeline)
     return VicrVideoLabels(VicrVideoInfo(name, fps, width, height, total, total / fps), label_map, persons)
 
@@ -135,7 +136,7 @@ def _score(found: dict, results: dict, label_map, frames) -> dict:
     return {key: float(table["COMBINED"].get(key, float("nan"))) for _, key in METRICS}
 
 
-def score_joint(checkpoint: Path, found: dict, label_map, frames, out_dir: Path, threads: int) -> dict:
+def score_joint(checkpoint: Path, found: dict, label_map, frames, out_dir: Path) -> dict:
     from evaluation.protocol import load_results, run_checkpoint
     from tracking.pipeline import Pipeline, PipelineOptions
     pipeline = Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu"))
@@ -150,6 +151,11 @@ def score_joint(checkpoint: Path, found: dict, label_map, frames, out_dir: Path,
 
 def _frame_range(frames, length: int) -> tuple[int, int]:
     return frames or (1, length)
+
+
+def _first(frames) -> int:
+    """The first MOT frame run on."""
+    return frames[0] if frames else 1
 
 
 def _sequence(gt_seq, frames):
@@ -176,8 +182,7 @@ def run_specialists(detector, classifiers: dict, found: dict, label_map, frames,
         log(f"{name}: detecting")
         seq = _sequence(gt_seq, frames)
         found_rows = detect_sequence(detector.weights, seq, imgsz=imgsz, threads=threads).rows
-        first = _frame_range(frames, 10 ** 9)[0]
-        found_rows.frame = found_rows.frame + (first - 1)  # back to the sequence's MOT frame numbers
+        found_rows.frame = found_rows.frame + (_first(frames) - 1)  # back to the sequence's MOT frame numbers
         detections[name] = (seq, found_rows)
     reports = {}
     for tracker in TRACKERS:
@@ -189,15 +194,15 @@ def run_specialists(detector, classifiers: dict, found: dict, label_map, frames,
             for index in range(first - 1, last):
                 session.step_detections(index, index / seq.fps, rows)
             tracked[name] = session.mot_rows()
-        for kind, classifier in (classifiers or {None: None}).items():
-            label = f"YOLO11n + {tracker}" + (f" + {kind}" if kind else "")
+        for label, _, kind in (names for names in _pipeline_names(classifiers) if names[1] == tracker):
+            classifier = classifiers.get(kind)
             folder = out_dir / label.replace(" + ", "_").replace(" ", "")
             results = {}
             for name, (seq, det_rows) in detections.items():
                 rows = tracked[name]
                 scores = None
                 if classifier is not None and len(rows):
-                    local = replace(rows, frame=rows.frame - (_frame_range(frames, 1)[0] - 1))  # the range's own frames
+                    local = replace(rows, frame=rows.frame - (_first(frames) - 1))  # the range's own frames
                     scores = label_tracks(classifier, seq, local, fps=seq.fps)
                 txt, js = folder / f"{name}.txt", folder / f"{name}.json"
                 write_mot_file(txt, rows, layout="mot15")
@@ -226,11 +231,18 @@ class _DecodedFrames:
         return self.frames[index]
 
 
-def measure_fps(checkpoint: Path, detector, classifier, gt_seq, frames, imgsz, threads: int, rounds: int,
+def _pipeline_names(classifiers: dict) -> list[tuple[str, str, str | None]]:
+    """``(label, tracker, classifier kind or None)`` of every specialists' pipeline."""
+    return [(f"YOLO11n + {tracker}" + (f" + {kind}" if kind else ""), tracker, kind)
+            for tracker in TRACKERS for kind in (classifiers or {None: None})]
+
+
+def measure_fps(checkpoint: Path, detector, classifiers: dict, gt_seq, frames, imgsz, threads: int, rounds: int,
                 count: int) -> dict[str, float]:
     """End-to-end frames per second on the same ``count`` decoded frames, each pipeline's best of
-    ``rounds``: the joint network + tracker + action head, and YOLO11n + each tracker (+ the clip
-    classifier once per track-second)."""
+    ``rounds``: the joint network + tracker + action head, and YOLO11n (its steady per-frame time:
+    loading and the first call left out, as the joint network is loaded before its clock starts)
+    + each tracker + each clip classifier once per track-second."""
     import torch
 
     from evaluation.specialists.actions import label_tracks
@@ -251,19 +263,17 @@ def measure_fps(checkpoint: Path, detector, classifier, gt_seq, frames, imgsz, t
             for index in range(n):
                 session.step(index, index / decoded.fps, decoded.frame(index))
             best["joint"] = max(best.get("joint", 0.0), n / (time.perf_counter() - start))
-            start = time.perf_counter()
-            rows = detect_sequence(detector.weights, decoded.frames, imgsz=imgsz, threads=threads).rows
-            detect_s = time.perf_counter() - start
-            for tracker in TRACKERS:
+            found = detect_sequence(detector.weights, decoded.frames, imgsz=imgsz, threads=threads)
+            detect_s = found.seconds_per_frame * n
+            for label, tracker, kind in _pipeline_names(classifiers):
                 start = time.perf_counter()
                 session = Pipeline.tracker_only(PipelineOptions(tracker_name=tracker)).start(
                     fps=decoded.fps, name=decoded.name, width=decoded.width, height=decoded.height)
                 for index in range(n):
-                    session.step_detections(index, index / decoded.fps, rows)
-                if classifier is not None:
-                    label_tracks(classifier, decoded, session.mot_rows(), fps=decoded.fps, threads=threads)
-                spent = detect_s + time.perf_counter() - start
-                best[tracker] = max(best.get(tracker, 0.0), n / spent)
+                    session.step_detections(index, index / decoded.fps, found.rows)
+                if kind is not None:
+                    label_tracks(classifiers[kind], decoded, session.mot_rows(), fps=decoded.fps, threads=threads)
+                best[label] = max(best.get(label, 0.0), n / (detect_s + time.perf_counter() - start))
         return best
     finally:
         torch.set_num_threads(previous)
@@ -275,12 +285,18 @@ def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = 
     """Trains (or takes) the joint network and the specialists of ``setting`` and scores them;
     writes ``report.json`` and ``report.md`` to ``out_dir`` and returns the report. ``budget_s``
     replaces the specialists' budget (the joint run's CPU seconds) for a quick check only."""
+    from common.io import check_output_path
     from evaluation.protocol import find_gt_sequences, find_label_map
     from evaluation.specialists.actions import KINDS, cut_tubes, train_classifier
     from evaluation.specialists.detector import check_imgsz, train_yolo, write_yolo_dataset
     from train.run import compose_config
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    # Checked before hours of training, not when the first specialist's folder is written.
+    taken = [name for name in ("joint", "yolo_data", "yolo", "results", "report.json") if (out_dir / name).exists()]
+    if taken:
+        raise InputError(f"{out_dir}: already holds a benchmark run ({', '.join(taken)}): choose a new --out")
+    check_output_path(out_dir / "report.json", "the benchmark report")
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = compose_config([f"experiment={setting.experiment}", *setting.overrides])
     imgsz = check_imgsz(tuple(cfg.data.size))
@@ -311,20 +327,16 @@ def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = 
     found = find_gt_sequences(gt_root, None)
     gt_labels = find_label_map(gt_root) if setting.actions else None
     report.rows["joint network (ours)"] = {
-        **score_joint(checkpoint, found, gt_labels, frames, out_dir / "results" / "joint", threads),
+        **score_joint(checkpoint, found, gt_labels, frames, out_dir / "results" / "joint"),
         "train_cpu_min": joint.cpu_seconds / 60}
     specialists = run_specialists(detector, classifiers, found, gt_labels, frames, out_dir / "results", imgsz,
                                   threads, log)
-    first = next(iter(found.values()))
-    for kind in classifiers or {None: None}:
-        speeds = measure_fps(checkpoint, detector, classifiers.get(kind), first, frames, imgsz, threads, rounds,
-                             fps_frames)
-        report.rows["joint network (ours)"]["fps"] = speeds["joint"]
-        for tracker in TRACKERS:
-            label = f"YOLO11n + {tracker}" + (f" + {kind}" if kind else "")
-            report.rows[label] = {**specialists[label], "fps": speeds[tracker],
-                                  "train_cpu_min": (detector.cpu_seconds + (classifiers[kind].cpu_seconds if kind else 0))
-                                  / 60}
+    speeds = measure_fps(checkpoint, detector, classifiers, next(iter(found.values())), frames, imgsz, threads, rounds,
+                         fps_frames)
+    report.rows["joint network (ours)"]["fps"] = speeds["joint"]
+    for label, _, kind in _pipeline_names(classifiers):
+        cpu = detector.cpu_seconds + (classifiers[kind].cpu_seconds if kind else 0.0)
+        report.rows[label] = {**specialists[label], "fps": speeds[label], "train_cpu_min": cpu / 60}
     _write(report, setting, out_dir, detector, classifiers, joint)
     return report
 

@@ -102,7 +102,7 @@ def _write_split(sequences: list[Sequence], folder: Path, split: str, every: int
             # The sequence's position keeps names unique when two share a name (frame ranges of one video).
             stem = f"{k:03d}-{seq.name}-{i + 1:06d}"
             write_image(images / f"{stem}.jpg", frame, jpeg_quality=JPEG_QUALITY, clean_stale=False)
-            atomic_write_text(labels / f"{stem}.txt", _yolo_label_lines(boxes, width, height))
+            atomic_write_text(labels / f"{stem}.txt", _yolo_label_lines(boxes, width, height), clean_stale=False)
             written += 1
     return written
 

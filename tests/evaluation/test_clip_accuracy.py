@@ -52,3 +52,33 @@ def test_clip_accuracy_runs_on_the_exported_graphs(trained_checkpoint, small_dat
     # Both videos are the same frames under two labels: at most one is right, whatever the runtime.
     assert onnx["video_acc1"] in (0.0, 50.0) and onnx["clip_acc1"] in (0.0, 50.0)
     assert onnx["video_acc5"] >= onnx["video_acc1"] and onnx["clip_acc5"] >= onnx["clip_acc1"]
+
+
+def test_the_graphs_clip_actions_equal_the_eager_streaming_step(trained_checkpoint, tmp_path):
+    """clip_actions streams the clip through the exported graphs: at the clip's last frame it gives
+    what the eager network's streaming step gives for the same frames and tube."""
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    from models.checkpoint import load_model_from_checkpoint
+    from models.mot_action_net import StreamState
+    from models.onnx_runtime import OnnxStreamingModel
+
+    checkpoint = tmp_path / "model.pt"
+    shutil.copy(trained_checkpoint, checkpoint)
+    export = subprocess.run([sys.executable, str(ROOT / "scripts" / "export.py"), "--checkpoint", str(checkpoint)],
+                            capture_output=True, text=True, timeout=600)
+    assert export.returncode == 0, export.stderr[-2000:]
+    model, _, spec = load_model_from_checkpoint(checkpoint)
+    H, W = spec.input_size
+    T = 4
+    frames = torch.rand(1, T, 3, H, W, generator=torch.Generator().manual_seed(0))  # (1, T, 3, H, W)
+    boxes = torch.tensor([W * 0.3, H * 0.2, W * 0.5, H * 0.9]).expand(1, T, 1, 4).contiguous()  # (1, T, N=1, 4)
+    mask = torch.ones(1, T, 1, dtype=torch.bool)
+    onnx = OnnxStreamingModel(checkpoint.with_suffix(".onnx"), checkpoint=checkpoint).clip_actions(frames, boxes, mask)
+    state = StreamState(T, 1)
+    for t in range(T):
+        model.stream_step(frames[:, t], state, key=t, score_threshold=1.0)
+    eager = model.stream_actions(state, boxes, mask)  # (N, A) at the newest frame
+    assert onnx.shape == (T, 1, eager.shape[1])
+    torch.testing.assert_close(onnx[-1], eager, atol=1e-4, rtol=1e-4)

@@ -12,7 +12,7 @@ from losses.task import TaskTerms
 from models.checkpoint import read_checkpoint
 from models.config import model_preset
 from models.mot_action_net import build_model
-from train.run import EXTRA_TASKS, build_criterion, build_network, build_trainer, compose_config, register_task
+from train.run import build_criterion, build_network, build_trainer, compose_config, register_task, unregister_task
 
 
 class VisibilityHead(nn.Module):
@@ -55,7 +55,7 @@ def visibility_task():
     register_task("visibility", build_head=lambda model: VisibilityHead(model.fpn_channels),
                   build_loss=lambda loss: VisibilityLoss())
     yield
-    EXTRA_TASKS.pop("visibility")  # the other tests build the plain network
+    unregister_task("visibility")  # the other tests build the plain network
 
 
 def test_a_registered_head_trains_end_to_end(visibility_task, small_dataset, tmp_path):
@@ -125,4 +125,4 @@ def test_registration_refuses_taken_names(visibility_task):
         with pytest.raises(ValueError, match="outputs of the network itself"):
             build_network(model_preset("tiny", num_actions=4))
     finally:
-        EXTRA_TASKS.pop("embeddings")
+        unregister_task("embeddings")
