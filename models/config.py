@@ -2,9 +2,9 @@
 
 A :class:`ModelConfig` is all :meth:`models.mot_action_net.MotActionNet.from_config` needs; it is
 what checkpoints store and what ``config/model/<variant>.yaml`` holds (those files are the one
-place the variants' numbers are written; ``lite`` and ``full`` extend ``tiny``). Building the
-network never looks anything up by name from a file, so a shared checkpoint or config can only set
-numbers.
+place the variants' numbers are written; ``lite``, ``full`` and ``fast`` extend ``tiny``).
+Building the network never looks anything up by name from a file, so a shared checkpoint or config
+can only set numbers.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Literal
 from common.schema import from_mapping
 from config import CONFIG_DIR
 
-VARIANTS = ("tiny", "lite", "full")
+VARIANTS = ("tiny", "lite", "full", "fast")
 # Keys older checkpoints stored beside the numbers (a hydra `net:` block, a training flag): never read.
 LEGACY_KEYS = ("net", "strict_num_actions")
 
@@ -31,9 +31,10 @@ class TemporalConfig:
     num_heads: int
     ff_mult: int
     causal: bool = False
+    pool: int = 1  # > 1: the encoder runs on pool x pool average-pooled C5 tokens (see TemporalEncoder)
 
     def check(self) -> None:
-        _positive("temporal sizes", self.d_model, self.num_layers, self.num_heads, self.ff_mult)
+        _positive("temporal sizes", self.d_model, self.num_layers, self.num_heads, self.ff_mult, self.pool)
         if self.d_model % self.num_heads:
             raise ValueError(f"temporal.d_model {self.d_model} is not a multiple of num_heads {self.num_heads}")
 

@@ -106,7 +106,8 @@ class MotActionNet(nn.Module):
         return cls(
             backbone=CSPBackbone(widths=c.widths, depths=c.depths),
             temporal=TemporalEncoder(c.widths[4], d_model=c.temporal.d_model, num_layers=c.temporal.num_layers,
-                                     num_heads=c.temporal.num_heads, ff_mult=c.temporal.ff_mult, causal=c.temporal.causal),
+                                     num_heads=c.temporal.num_heads, ff_mult=c.temporal.ff_mult, causal=c.temporal.causal,
+                                     pool=c.temporal.pool),
             fpn=FPN(c.widths[2:], out_channels=c.fpn_channels, separable=c.fpn_separable),
             detection_head=DetectionHead(c.fpn_channels, num_classes=c.num_classes, tower_depth=c.head_depth,
                                          tower=c.head_tower, tower_kernel=c.head_kernel, score=c.det_score,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -22,12 +23,19 @@ class TemporalEncoder(nn.Module):
 
     Input and output ``(B, T, C, H, W)``; the update is residual, so a freshly initialised encoder
     starts close to identity. ``causal=True`` lets frame t attend only to frames <= t (streaming).
+
+    ``pool > 1`` runs the encoder on ``pool`` x ``pool`` average-pooled tokens (at a side that is
+    not a multiple of ``pool``, the last tokens average the cells that are there) and adds each
+    token's update to every location it pooled: ``pool**2`` times fewer tokens, the same
+    parameters, and the residual keeps the full-resolution map.
     """
 
     def __init__(self, channels: int, d_model: int = 128, num_layers: int = 2, num_heads: int = 4,
-                 ff_mult: int = 2, dropout: float = 0.0, causal: bool = False, max_frames: int = 64):
+                 ff_mult: int = 2, dropout: float = 0.0, causal: bool = False, max_frames: int = 64, pool: int = 1):
         super().__init__()
-        self.channels, self.causal, self.max_frames = channels, causal, max_frames
+        if pool < 1:
+            raise ValueError(f"temporal encoder: pool must be positive, got {pool}")
+        self.channels, self.causal, self.max_frames, self.pool = channels, causal, max_frames, pool
         self.in_proj = nn.Linear(channels, d_model)
         layer = nn.TransformerEncoderLayer(d_model, num_heads, ff_mult * d_model, dropout, activation="gelu",
                                            batch_first=True, norm_first=True)
@@ -50,9 +58,28 @@ class TemporalEncoder(nn.Module):
         h, mask = self._tokens(x)
         return self.encoder(h, mask=mask, is_causal=self.causal)  # (B*H*W, T, d_model)
 
+    def _pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T, C, H, W)`` -> ``(B, T, C, ceil(H/pool), ceil(W/pool))`` token maps: each the mean
+        of the (up to) ``pool`` x ``pool`` cells of the map it covers."""
+        if self.pool == 1:
+            return x
+        B, T, C, H, W = x.shape
+        flat = F.avg_pool2d(x.reshape(B * T, C, H, W), self.pool, self.pool, ceil_mode=True)
+        return flat.reshape(B, T, C, flat.shape[-2], flat.shape[-1])
+
+    def _spread(self, update: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Each pooled token's update ``(N, C, h, w)`` back over the ``pool`` x ``pool`` cells it came from."""
+        if self.pool == 1:
+            return update
+        return F.interpolate(update, scale_factor=self.pool, mode="nearest")[..., : size[0], : size[1]]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C, H, W = x.shape
-        update = self.out_proj(self._encode(x)).reshape(B, H, W, T, C).permute(0, 3, 4, 1, 2)  # (B, T, C, H, W)
+        tokens = self._pooled(x)
+        h, w = tokens.shape[-2:]
+        update = self.out_proj(self._encode(tokens)).reshape(B, h, w, T, C).permute(0, 3, 4, 1, 2)  # (B, T, C, h, w)
+        if self.pool > 1:
+            update = self._spread(update.reshape(B * T, C, h, w), (H, W)).reshape(B, T, C, H, W)
         return x + update
 
     def forward_last(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,14 +87,17 @@ class TemporalEncoder(nn.Module):
         layer computes attention and feed-forward for the newest frame's query alone (the other
         frames' outputs of that layer feed nothing), which is most of a layer's work saved."""
         B, T, C, H, W = x.shape
-        h, mask = self._tokens(x)
+        tokens = self._pooled(x)
+        th, tw = tokens.shape[-2:]
+        h, mask = self._tokens(tokens)
         *early, last = self.encoder.layers
         for layer in early:
             h = layer(h, src_mask=mask, is_causal=self.causal)
         h = self._newest_query_layer(last, h)  # (B*H*W, 1, d_model); the newest frame sees all frames, causal or not
         if self.encoder.norm is not None:
             h = self.encoder.norm(h)
-        return x[:, -1] + self.out_proj(h[:, 0]).reshape(B, H, W, C).permute(0, 3, 1, 2)  # (B, C, H, W)
+        update = self.out_proj(h[:, 0]).reshape(B, th, tw, C).permute(0, 3, 1, 2)  # (B, C, th, tw)
+        return x[:, -1] + self._spread(update, (H, W))  # (B, C, H, W)
 
     @staticmethod
     def _newest_query_layer(layer: nn.TransformerEncoderLayer, h: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ import argparse
 import sys
 
 from common.cli import add_plugin_argument, load_plugins, run_cli
+from models.config import VARIANTS
 
 FLAG_TO_KEY = {"model": "model", "batch_size": "data.batch_size", "num_epochs": "trainer.epochs", "lr": "optimizer.lr",
                "device": "device", "resume": "resume", "exp_name": "exp_name", "num_classes": "model.num_classes",
@@ -35,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[list[str], str | None]:
     load_plugins(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=["tiny", "lite", "full"])
+    p.add_argument("--model", choices=VARIANTS)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--num-epochs", type=int)
     p.add_argument("--lr", type=float)

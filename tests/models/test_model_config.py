@@ -20,6 +20,9 @@ def test_presets_come_from_the_yaml_files_and_round_trip():
     lite = model_preset("lite")
     assert lite.widths == (32, 64, 160, 320, 640) and lite.head_tower == "separable"  # lite.yaml over tiny.yaml
     assert model_preset("tiny").det_nms == "soft"
+    fast = model_preset("fast")  # fast.yaml over tiny.yaml; tiny's own temporal settings stay the default (pool 1)
+    assert fast.temporal.pool == 2 and fast.temporal.d_model == 96 and fast.head_tower == "separable"
+    assert model_preset("tiny").temporal.pool == 1
 
 
 @pytest.mark.parametrize("change, message", [
@@ -30,6 +33,7 @@ def test_presets_come_from_the_yaml_files_and_round_trip():
     ({"fpn_channels": True}, "model.fpn_channels: expected an integer, got True"),
     ({"temporal": {"d_model": 96, "num_layers": 2, "num_heads": 5, "ff_mult": 2}}, "not a multiple of num_heads"),
     ({"widht": 3}, "model: unknown key 'widht'"),
+    ({"temporal": {"d_model": 96, "num_layers": 2, "num_heads": 4, "ff_mult": 2, "pool": 0}}, "temporal sizes must be positive"),
 ])
 def test_bad_model_configs_are_one_line_errors(change, message):
     data = {**model_preset("tiny").to_dict(), **change}

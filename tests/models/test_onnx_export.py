@@ -1,5 +1,6 @@
 """The exported graphs equal the PyTorch streaming step (random He-initialised weights, so a wrong
-wiring fails) at two input sizes and 0, 1 and 5 tubes; the ONNX Runtime engine tracks like the
+wiring fails) at three input sizes (one with odd C5 sides, which fast's pooled temporal tokens
+cover partly) and 0, 1 and 5 tubes, for tiny and fast; the ONNX Runtime engine tracks like the
 eager one; a file from another checkpoint or input size is refused in one line."""
 import copy
 
@@ -23,10 +24,10 @@ from tracking.tracker import Tracker  # noqa: E402
 SPEC = InferenceSpec(("a", "b", "c"), (128, 192), 4, 2)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+@pytest.fixture(scope="module", params=["tiny", "fast"])
+def exported(request, tmp_path_factory):
     torch.manual_seed(0)
-    config = model_preset("tiny", num_actions=3)
+    config = model_preset(request.param, num_actions=3)
     net = he_initialised(MotActionNet.from_config(config).eval())
     folder = tmp_path_factory.mktemp("onnx")
     checkpoint = folder / "best.pt"
@@ -35,7 +36,7 @@ def exported(tmp_path_factory):
     return net, checkpoint, folder / "best.onnx"
 
 
-@pytest.mark.parametrize("size", [(128, 192), (192, 256)])
+@pytest.mark.parametrize("size", [(128, 192), (192, 256), (160, 224)])
 def test_graphs_equal_the_pytorch_streaming_step(exported, size):
     from models.onnx_export import _Embed, _Frame
     net, checkpoint, onnx = exported
