@@ -152,18 +152,22 @@ def _init_distributed(device: torch.device) -> tuple[int, int]:
 
 def ensure_synthetic(data: DataConfig, rank: int, root: str | None = None, where: str = "config.data.root") -> Path:
     """The synthetic benchmark at ``root`` (default: the config's ``data.root``; ``where`` names
-    it in errors). At its default location (``config/data/synthetic.yaml``) it is generated on
-    first use with the config's generator knobs and seed (by rank 0 under DDP); anywhere else it
-    must exist: a typo'd root once got a fresh benchmark generated and trained on without a word."""
+    it in errors). At its default location (``config/data/synthetic.yaml``), or where the config's
+    ``data.generator`` knobs ask for one, it is generated on first use with those knobs and seed
+    (by rank 0 under DDP); anywhere else it must exist: a typo'd root once got a fresh benchmark
+    generated and trained on without a word."""
     from data.prepare import default_synthetic
     from data.synthetic import SyntheticConfig, format_summary, prepare_synthetic
     root = Path(root or data.root)
     default = default_synthetic()[0]
-    if root.resolve() != default.resolve() and not (root / "meta.json").is_file():
+    # An experiment that sets data.generator declares the benchmark it wants at its root
+    # (synthetic_30min's 16 training sequences); otherwise only the default location is generated.
+    declared = bool(data.generator) and where == "config.data.root"
+    if root.resolve() != default.resolve() and not (root / "meta.json").is_file() and not declared:
         if not root.exists():
             raise InputError(f"{where}: {root} not found (the synthetic benchmark is generated on first use only at "
-                             f"its default location, {default}; make one elsewhere with scripts/download_data.py "
-                             f"--dataset synthetic --out {root})")
+                             f"its default location, {default}, or where an experiment's data.generator asks for "
+                             f"it; make one elsewhere with scripts/download_data.py --dataset synthetic --out {root})")
         return root  # a split or sequence folder of a benchmark: the loaders check it
     if rank == 0:
         try:

@@ -211,11 +211,31 @@ def test_a_mistyped_root_is_refused_not_generated(tmp_path, monkeypatch):
     cfg = OmegaConf.create({"root": str(tmp_path / "synthetc"), "seed": 0, "generator": {}})
     with pytest.raises(InputError, match=rf"^config.data.root: {tmp_path / 'synthetc'} not found \(the synthetic "
                                          rf"benchmark is generated on first use only at its default location, "
-                                         rf"{tmp_path / 'default'};"):
+                                         rf"{tmp_path / 'default'}, or where an experiment's data.generator asks "
+                                         rf"for it;"):
         ensure_synthetic(cfg, rank=0)
     with pytest.raises(InputError, match=r"^config.data.sources\[2\].root: .*/elsewhere not found"):
         ensure_synthetic(cfg, rank=0, root=str(tmp_path / "elsewhere"), where="config.data.sources[2].root")
     assert not (tmp_path / "synthetc").exists() and not (tmp_path / "elsewhere").exists()
+
+
+def test_an_experiment_that_declares_its_benchmark_gets_it_generated(tmp_path, monkeypatch):
+    """synthetic_30min names its own root and generator knobs (16 training sequences): generated on
+    first use there, as on a fresh clone (the typo check once refused it)."""
+    from omegaconf import OmegaConf
+
+    import data.prepare
+    import data.synthetic as synthetic
+    from train.run import ensure_synthetic
+
+    made = []
+    monkeypatch.setattr(synthetic, "prepare_synthetic", lambda root, **kwargs: made.append((root, kwargs)) or ({}, False))
+    monkeypatch.setattr(data.prepare, "default_synthetic", lambda: (tmp_path / "default", 0))
+    cfg = OmegaConf.create({"root": str(tmp_path / "train16"), "seed": 0,
+                            "generator": {"sequences": {"train": 16, "val": 2, "test": 2}}})
+    assert ensure_synthetic(cfg, rank=0) == tmp_path / "train16"
+    assert [root for root, _ in made] == [tmp_path / "train16"]
+    assert made[0][1]["config"].sequences == {"train": 16, "val": 2, "test": 2}
 
 
 def test_force_never_deletes_a_users_file_inside_a_sequence(tmp_path):
