@@ -33,7 +33,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      "root with split folders")
     p.add_argument("--split", default="test", help="split folder of --dataset (default: test)")
     p.add_argument("--gt-root", help="folder of ground-truth sequences (overrides --dataset/--split)")
-    p.add_argument("--results", nargs="+", help="result files (<seq>.txt / <seq>.json) or folders holding them")
+    # extend: a repeated --results adds to the list (argparse's default kept only the last one, so
+    # a first result for a sequence was dropped without a word).
+    p.add_argument("--results", nargs="+", action="extend", help="result files (<seq>.txt / <seq>.json) or folders "
+                                                                 "holding them")
     p.add_argument("--detections", help="also (or only) score the tracker alone on public detections: 'det' "
                                         "(each sequence's det/det.txt), a file, or a folder of <seq>.txt")
     p.add_argument("--action-dataset", type=Path, help="a clip-level action dataset (class folders, CSV files or a "
@@ -43,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                                "checkpoint tracks each video)")
     p.add_argument("--frames", help="score MOT frames FIRST-LAST only, e.g. 431-530 (a checkpoint or the "
                                     "detections are run on those frames alone)")
-    p.add_argument("--sequences", nargs="+", help="only these sequences")
+    p.add_argument("--sequences", nargs="+", action="extend", help="only these sequences")
     p.add_argument("--out-dir", type=Path, help="where --checkpoint results, plots and the metrics files go "
                                                 "(default: runs/eval-<time>)")
     p.add_argument("--json", type=Path, help="metrics JSON to write (a CSV with the same stem is written beside it; "

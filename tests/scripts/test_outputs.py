@@ -206,3 +206,17 @@ def test_a_foreign_onnx_file_is_named_as_such(tmp_path):
     (tmp_path / "random.onnx").write_bytes(np.random.default_rng(0).bytes(4096))
     with pytest.raises(InputError, match=r"random.onnx: (not an ONNX model|not exported by scripts/export.py)"):
         OnnxStreamingModel(tmp_path / "random.onnx")
+
+
+def test_a_repeated_results_flag_keeps_both_and_two_results_for_a_sequence_are_refused(tmp_path):
+    """--results A --results B once kept only B: A's result for the sequence was dropped silently."""
+    seq = _det_sequence(tmp_path)
+    gt = seq / "gt" / "gt.txt"
+    gt.parent.mkdir()
+    shutil.copy(seq / "det" / "det.txt", gt)
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        shutil.copy(gt, tmp_path / run / "seq.txt")
+    one_line(script("evaluate.py", "--results", tmp_path / "a", "--results", tmp_path / "b", "--gt-root", seq,
+                    "--json", tmp_path / "m.json"), "b/seq.txt: a second txt result for sequence seq (first: ")
+    assert not (tmp_path / "m.json").exists()
