@@ -71,7 +71,7 @@ def evaluate_clips(pipeline, videos: list[ActionVideo], tracks_dir: Path | None 
             tracks = read_tracks(path)
         else:
             tracks = tracks_from_rows(track_video(pipeline, name=video.path.stem, fps=stream.fps, width=stream.width,
-                                                  height=stream.height, frames=FrameStream(video.path, log=log),
+                                                  height=stream.height, frames=stream,
                                                   total_frames=stream.frame_count))
         main = main_track(tracks)
         boxes = {f: b for f, b in tracks.get(main, [])} if main is not None else {}

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.io import atomic_path
 from data.formats.mot import MotRows, Tracks, tracks_from_rows
 from data.tubes import TubeSecond, crop_tube_frame, plan_tubes, second_of
 
@@ -222,7 +223,8 @@ class TrainedClassifier:
     def save(self, path: str | Path) -> None:
         meta = {k: getattr(self, k) for k in ("kind", "num_classes", "frames", "size", "margin", "steps", "epochs",
                                               "wall_seconds", "cpu_seconds", "losses", "val_accuracy", "history")}
-        torch.save({"meta": meta, "state_dict": self.model.state_dict()}, path)
+        with atomic_path(path, "the classifier") as tmp:
+            torch.save({"meta": meta, "state_dict": self.model.state_dict()}, tmp)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "TrainedClassifier":
