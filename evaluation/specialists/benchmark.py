@@ -9,8 +9,8 @@ Equal footing, as the write-up states it:
 
 * the same training sequences (the experiment's ``build_datasets``), the same input size, the same
   test frames, each side's own default hyperparameters, nothing tuned on the test data;
-* budget: each specialist trains for as many **wall** seconds as the joint network used **CPU**
-  seconds (so each gets at least the joint network's whole CPU time when it keeps one core busy;
+* budget: each specialist trains until its own process has used as many **CPU** seconds as the
+  joint network's training did (a CPU clock, so other load on the machine takes nothing from it;
   the pipeline as a whole gets two to three times ours); every side's CPU seconds are reported;
 * checkpoints chosen the same way: by validation (the joint run's ``best.pt``, ultralytics'
   ``best.pt`` by its fitness on the val split, the classifiers' best validation accuracy);
