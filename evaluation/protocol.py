@@ -301,6 +301,7 @@ def restrict(seq: GtSequence, result: SequenceResult | None, first: int, last: i
 
 # ---------------------------------------------------------------------------------- scoring
 def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult], label_map) -> dict:
+    from evaluation.action_hota import action_hota
     from evaluation.action_metrics import frame_map, identity_action_score
     from evaluation.detection_metrics import coco_ap
     from evaluation.mot_metrics import (DISTRACTOR_CLASSES, clear_identity_metrics, hota_metrics, identity_assignment,
@@ -347,7 +348,7 @@ def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult
         K = max(label_map.ids()) + 1
         all_gt_boxes, all_gt_labels, all_pred_boxes, all_pred_scores = [], [], [], []
         id_correct = id_items = 0
-        id_scores = []
+        id_scores, gated_inputs = [], ([], [], [])
         for name in with_actions:
             seq, res, fr = sequences[name], results[name], frames[name]
             gt_boxes, gt_labels, pred_boxes, pred_scores = [], [], [], []
@@ -369,6 +370,8 @@ def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult
             id_correct += ident["accuracy"] * ident["num_items"]
             id_items += ident["num_items"]
             id_scores.append(ident)
+            for inputs, value in zip(gated_inputs, (fr, gt_labels, [s.argmax(1) for s in pred_scores])):
+                inputs.append(value)
             all_gt_boxes += gt_boxes
             all_gt_labels += gt_labels
             all_pred_boxes += pred_boxes
@@ -381,6 +384,11 @@ def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult
             # mAP over all identity-seconds pooled would need the items; the per-sequence mean is reported.
             "id_action_mAP": float(np.mean([s["mAP"] for s in id_scores])) * 100,
         })
+        # HOTA whose matches also need the right action, with its action part; COMBINED pools the
+        # sequences that have actions (the same ones as the other action columns).
+        gated = action_hota(*gated_inputs)
+        for name in with_actions + ["COMBINED"]:
+            table[name].update({"HOTA_act": gated[name]["HOTA_act"], "ActA": gated[name]["ActA"]})
         table["COMBINED"]["action_frame_AP_per_class"] = {label_map.names.get(c, str(c)): ap * 100
                                                            for c, ap in fm["per_class"].items()}
     return {"table": table, "sequences": names, "pr_curves": curves}

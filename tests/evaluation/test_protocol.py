@@ -106,6 +106,19 @@ def test_the_identity_action_score_uses_the_results_frame_rate(tmp_path):
     assert report["table"]["seq-a"]["id_action_acc"] == pytest.approx(50.0)
 
 
+def test_the_action_gated_hota_is_in_the_table(tmp_path):
+    """Perfect boxes and identity, the action right in 2 of 4 frames: HOTA 100, ActA 50, and the
+    gated HOTA counts the 2 wrong frames as a miss plus a false positive each: DetA = AssA = 1/3."""
+    gt = _with_actions(tmp_path / "gt", "0: walk\n1: run\n", action=0)
+    (gt / "seq-a" / "gt" / "actions.txt").write_text("1,1,0\n2,1,0\n3,1,1\n4,1,1\n")
+    _json_result(tmp_path / "res", fps=10)
+    row = run_evaluation(gt_root=gt, results=[str(tmp_path / "res")], out_dir=tmp_path / "o", plots=False)["table"]
+    for name in ("seq-a", "COMBINED"):
+        assert row[name]["HOTA"] == pytest.approx(100.0)
+        assert row[name]["ActA"] == pytest.approx(50.0)
+        assert row[name]["HOTA_act"] == pytest.approx(100 / 3)
+
+
 def _vicr(persons: dict, width: int = 100, height: int = 100, total: int = 4, partial: bool = False) -> str:
     payload = {"video": {"name": "seq-a", "fps": 10, "width": width, "height": height, "total_frames": total},
                "labelmap": {}, "persons": persons}
