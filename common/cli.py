@@ -18,6 +18,12 @@ def run_cli(run, args, interrupted: str = "interrupted") -> int:
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``| head``): nothing left to tell it. Python would report the
+        # failed flush of stdout at exit once more, so stdout is pointed at /dev/null first.
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return code if isinstance(code, int) and not isinstance(code, bool) else 0
 
 

@@ -301,6 +301,7 @@ def restrict(seq: GtSequence, result: SequenceResult | None, first: int, last: i
 
 # ---------------------------------------------------------------------------------- scoring
 def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult], label_map) -> dict:
+    from evaluation.action_detection import gt_tubes_from_identities, tubes_from_tracks
     from evaluation.action_hota import action_hota
     from evaluation.action_metrics import frame_map, identity_action_score
     from evaluation.detection_metrics import coco_ap
@@ -348,7 +349,7 @@ def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult
         K = max(label_map.ids()) + 1
         all_gt_boxes, all_gt_labels, all_pred_boxes, all_pred_scores = [], [], [], []
         id_correct = id_items = 0
-        id_scores, gated_inputs = [], ([], [], [])
+        id_scores, gated_inputs, gt_tubes, tracked_tubes = [], ([], [], []), {}, {}
         for name in with_actions:
             seq, res, fr = sequences[name], results[name], frames[name]
             gt_boxes, gt_labels, pred_boxes, pred_scores = [], [], [], []
@@ -372,6 +373,10 @@ def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult
             id_scores.append(ident)
             for inputs, value in zip(gated_inputs, (fr, gt_labels, [s.argmax(1) for s in pred_scores])):
                 inputs.append(value)
+            gt_tubes[name] = gt_tubes_from_identities(fr.gt_ids, fr.gt_boxes, gt_labels)
+            tracked_tubes[name] = tubes_from_tracks(name, fr.tracker_ids, fr.tracker_boxes, pred_scores,
+                                                    seq.fps or res.fps)
+            table[name].update(_tube_video_map({name: gt_tubes[name]}, {name: tracked_tubes[name]}, label_map, K))
             all_gt_boxes += gt_boxes
             all_gt_labels += gt_labels
             all_pred_boxes += pred_boxes
@@ -387,11 +392,29 @@ def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult
         # HOTA whose matches also need the right action, with its action part; COMBINED pools the
         # sequences that have actions (the same ones as the other action columns).
         gated = action_hota(*gated_inputs)
+        table["COMBINED"].update(_tube_video_map(gt_tubes, tracked_tubes, label_map, K))
         for name in with_actions + ["COMBINED"]:
             table[name].update({"HOTA_act": gated[name]["HOTA_act"], "ActA": gated[name]["ActA"]})
         table["COMBINED"]["action_frame_AP_per_class"] = {label_map.names.get(c, str(c)): ap * 100
                                                            for c, ap in fm["per_class"].items()}
     return {"table": table, "sequences": names, "pr_curves": curves}
+
+
+def _tube_video_map(gt_tubes: dict, tracked: dict, label_map, num_labels: int) -> dict[str, float]:
+    """Video-mAP (percent) at 0.2, 0.5 and 0.10:0.90 of the tracked identities' tubes against the
+    ground truth's, over the sequences given (``{seq: {label: tubes}}``)."""
+    from data.formats.act import ActAnnotations
+    from evaluation.action_detection import video_map_summary
+
+    names = sorted(gt_tubes)
+    annotations = ActAnnotations(labels=[label_map.names.get(c, str(c)) for c in range(num_labels)], test_videos=[names],
+                                 train_videos=[], nframes={}, resolution={}, gttubes=gt_tubes)
+    predicted: dict[int, list] = {}
+    for name in names:
+        for label, tubes in tracked[name].items():
+            predicted.setdefault(label, []).extend(tubes)
+    summary = video_map_summary(annotations, predicted, skipped=())
+    return {key: summary[key] * 100 for key in ("video_mAP@0.2", "video_mAP@0.5", "video_mAP@0.10:0.90")}
 
 
 def gt_root_of(dataset: str | None, split: str, gt_root: str | None) -> Path:

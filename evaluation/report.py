@@ -18,7 +18,7 @@ SHOWN = [("MOTA", "mota"), ("IDF1", "idf1"), ("HOTA", "HOTA"), ("DetA", "DetA"),
          ("FP", "num_false_positives"), ("FN", "num_misses"), ("IDsw", "num_switches"), ("Frag", "num_fragmentations"),
          ("MT", "mostly_tracked"), ("ML", "mostly_lost"), ("IDP", "idp"), ("IDR", "idr"), ("AP50", "det_AP50"),
          ("AP", "det_AP"), ("act fmAP", "action_frame_mAP"), ("id-act acc", "id_action_acc"), ("id-act mAP", "id_action_mAP"),
-         ("HOTA-act", "HOTA_act"), ("ActA", "ActA")]
+         ("vmAP@0.5", "video_mAP@0.5"), ("HOTA-act", "HOTA_act"), ("ActA", "ActA")]
 COUNTS = {"num_false_positives", "num_misses", "num_switches", "num_fragmentations", "mostly_tracked", "mostly_lost"}
 
 

@@ -9,10 +9,17 @@
     python scripts/evaluate.py --results TUD-Campus/test.txt TUD-Stadtmitte/test.txt --gt-root motmetrics/data
     # a checkpoint and the tracker on public detections, in one table, on frames 431-530 of a sequence
     python scripts/evaluate.py --checkpoint runs/<run>/best.pt --dataset PETS09-S2L1 --frames 431-530 --detections det
+    # spatio-temporal action detections, scored as a benchmark's own evaluation scores them
+    python scripts/evaluate.py --protocol multisports --gt multisports_GT.pkl --detections dets.csv
+    python scripts/evaluate.py --protocol ava --gt ava_val_v2.2.csv --detections results.csv --label-map \
+        ava_action_list_v2.2_for_activitynet_2019.pbtxt --exclusions ava_val_excluded_timestamps_v2.2.csv
 
 Metrics: MOTA, MOTP, FP, FN, IDsw, Frag, MT/ML, IDF1/IDP/IDR (equal to the MOTChallenge devkit),
 HOTA/DetA/AssA (TrackEval), COCO AP50 and AP of the boxes, action frame-mAP at IoU 0.5 and the
-identity-aware action score; see evaluation/protocol.py for the protocol and the accepted files.
+identity-aware action score, video-mAP of the tracked tubes and the action-gated HOTA; see
+evaluation/protocol.py for the protocol and the accepted files. --protocol multisports (ACT /
+MultiSports / UCF101-24 / JHMDB-21 annotation pickles): frame-mAP and video-mAP at 0.2, 0.5 and
+0.10:0.90 equal to mmaction2's MultiSportsMetric; --protocol ava: the official AVA frame-mAP.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ import sys
 from pathlib import Path
 
 from common.cli import add_plugin_argument, load_plugins, run_cli
+from evaluation.action_detection import LINKINGS, PROTOCOLS
 from tracking.pipeline import add_pipeline_arguments, network_flags_given
 
 
@@ -55,9 +63,36 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=1,
                    help="seed 001's flag; evaluation streams each sequence frame by frame as inference does, "
                         "so only 1 is meaningful (other values are refused)")
+    protocol = p.add_argument_group("scoring given action-detection files (--protocol)")
+    protocol.add_argument("--protocol", choices=PROTOCOLS,
+                          help="score --detections FILE against --gt FILE as that benchmark's evaluation does")
+    protocol.add_argument("--gt", type=Path, help="with --protocol: the annotation file (multisports: the ACT / "
+                                                  "MultiSports pickle; ava: the ground-truth CSV)")
+    protocol.add_argument("--label-map", type=Path, help="with --protocol ava: the action list (.pbtxt)")
+    protocol.add_argument("--exclusions", type=Path, help="with --protocol ava: the excluded timestamps CSV")
+    protocol.add_argument("--linking", choices=LINKINGS, default="mmaction2",
+                          help="with --protocol multisports: 'mmaction2' (default) links tubes as mmaction2's "
+                               "MultiSportsMetric does, so numbers compare with it; 'box-scores' on each box's own "
+                               "score, as ACT's linking intends (evaluation/action_detection.py says why they differ)")
+    protocol.add_argument("--annotation-split", type=int, default=0,
+                          help="with --protocol multisports: which of the file's test_videos lists (default 0)")
     add_pipeline_arguments(p)
     add_plugin_argument(p)
     args = p.parse_args(argv)
+    given = [flag for flag, value in (("--gt", args.gt), ("--label-map", args.label_map),
+                                      ("--exclusions", args.exclusions), ("--linking", args.linking != "mmaction2"),
+                                      ("--annotation-split", args.annotation_split != 0)) if value]
+    if args.protocol:
+        others = [flag for flag, value in (("--checkpoint", args.checkpoint), ("--results", args.results),
+                                           ("--dataset", args.dataset), ("--gt-root", args.gt_root),
+                                           ("--action-dataset", args.action_dataset)) if value]
+        if others:
+            p.error(f"--protocol scores --gt and --detections files; {', '.join(others)} cannot go with it")
+        if not (args.gt and args.detections):
+            p.error("--protocol needs --gt FILE and --detections FILE")
+        return args
+    if given:
+        p.error(f"{', '.join(given)}: read with --protocol only")
     if args.checkpoint and args.results:
         p.error("give --checkpoint (run a model) or --results (score existing files), not both")
     if not args.checkpoint:
@@ -83,6 +118,8 @@ def run(args) -> dict:
 
     if args.action_dataset is not None:
         return _clips(args)
+    if args.protocol:
+        return _protocol(args)
     frames = parse_frames(args.frames)
     gt_root = gt_root_of(args.dataset, args.split, args.gt_root)
     options = options_from_args(args)
@@ -91,6 +128,22 @@ def run(args) -> dict:
     return run_evaluation(gt_root=gt_root, pipeline=pipeline, results=args.results, detections=args.detections,
                           tracker=tracker, sequences=args.sequences, frames=frames, out_dir=args.out_dir,
                           json_path=args.json, plots=not args.no_plots)
+
+
+def _protocol(args) -> dict:
+    from common.io import atomic_write_json, check_output_path, check_outputs_apart
+    from evaluation.action_detection import format_scores, score_files
+
+    if args.json:
+        check_output_path(args.json, "metrics JSON")
+        check_outputs_apart({args.json: "--json"}, {args.gt: "--gt", args.detections: "--detections",
+                                                    args.label_map: "--label-map", args.exclusions: "--exclusions"})
+    report = score_files(args.protocol, args.gt, args.detections, label_map=args.label_map, exclusions=args.exclusions,
+                         linking=args.linking, split=args.annotation_split)
+    print(format_scores(report))
+    if args.json:
+        atomic_write_json(args.json, report)
+    return report
 
 
 def _clips(args) -> dict:

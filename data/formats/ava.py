@@ -72,6 +72,34 @@ def read_ava_csv(path: str | os.PathLike) -> AvaRows:
                    np.array(persons, dtype=np.int64), np.array(scores, dtype=np.float64))
 
 
+def read_ava_results(path: str | os.PathLike) -> AvaRows:
+    """An AVA results CSV in the official layout ``video_id,timestamp,x1,y1,x2,y2,action_id,score``
+    (normalised xyxy), the file ActivityNet's evaluator reads; the layout with a person column is
+    :func:`read_ava_csv`'s."""
+    path = Path(path)
+    if not path.is_file():
+        raise FormatError(path, "file not found")
+    rows = []
+    for line_no, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        cols = [c.strip() for c in raw.split(",")]
+        if not raw.strip():
+            continue
+        if len(cols) != 8:
+            raise FormatError(path, "expected 8 columns (video_id,timestamp,x1,y1,x2,y2,action_id,score), "
+                                    f"got {len(cols)}", line_no)
+        try:
+            row = (cols[0], int(cols[1]), *(float(c) for c in cols[2:6]), int(cols[6]), float(cols[7]))
+        except ValueError as exc:
+            raise FormatError(path, f"non-numeric field ({exc})", line_no) from None
+        if not cols[0] or not np.isfinite(row[2:6] + row[7:]).all():
+            raise FormatError(path, "empty video_id or non-finite box or score", line_no)
+        rows.append(row)
+    video, timestamp, x1, y1, x2, y2, action, score = zip(*rows) if rows else ([],) * 8
+    return AvaRows(np.array(video, dtype=object), np.array(timestamp, np.int64),
+                   np.array([x1, y1, x2, y2], np.float64).T.reshape(-1, 4), np.array(action, np.int64),
+                   np.full(len(rows), -1, np.int64), np.array(score, np.float64))
+
+
 def write_ava_csv(path: str | os.PathLike, rows: AvaRows, with_score: bool = False) -> None:
     lines = []
     for i in range(len(rows)):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from common.errors import FormatError
-from data.formats.ava import (AvaRows, read_ava_csv, read_excluded_timestamps, read_pbtxt_label_map,
+from data.formats.ava import (AvaRows, read_ava_csv, read_ava_results, read_excluded_timestamps, read_pbtxt_label_map,
                               write_ava_csv, write_excluded_timestamps, write_pbtxt_label_map)
 from data.formats.vicr import read_label_map
 
@@ -79,3 +79,16 @@ def test_real_ava_samples(real_data):
     assert len(sixty) == 60 and sixty.names[1] == "bend/bow (at the waist)" and 2 not in sixty.names
     names = read_label_map(ava / "label_maps" / "ava.names")
     assert len(names) == 80 and names.names[0] == "bend/bow (at the waist)"
+
+
+def test_ava_results_reader(tmp_path):
+    path = tmp_path / "pred.csv"
+    path.write_text("vid,0902,0.1,0.2,0.5,0.9,12,0.75\n\nvid,0903,0.0,0.0,1.0,1.0,3,1e-3\n")
+    rows = read_ava_results(path)
+    assert list(rows.video_id) == ["vid", "vid"] and rows.timestamp.tolist() == [902, 903]
+    assert rows.action_id.tolist() == [12, 3] and rows.score.tolist() == [0.75, 0.001]
+    np.testing.assert_array_equal(rows.boxes, [[0.1, 0.2, 0.5, 0.9], [0, 0, 1, 1]])
+    path.write_text("vid,0902,0.1,0.2,0.5,0.9,12,0.75\nvid,0902,0.1,0.2,0.5,0.9,12\n")
+    with pytest.raises(FormatError, match="expected 8 columns") as info:
+        read_ava_results(path)
+    assert info.value.line == 2

@@ -117,6 +117,11 @@ def test_the_action_gated_hota_is_in_the_table(tmp_path):
         assert row[name]["HOTA"] == pytest.approx(100.0)
         assert row[name]["ActA"] == pytest.approx(50.0)
         assert row[name]["HOTA_act"] == pytest.approx(100 / 3)
+        # Tracked tubes: one "walk" tube over frames 1-4 (one second at 10 fps) against the ground
+        # truth's walk (1-2) and run (3-4): spatio-temporal IoU 1/3, so walk is found at 0.2 and
+        # missed at 0.5; run is never predicted.
+        assert row[name]["video_mAP@0.2"] == pytest.approx(50.0)
+        assert row[name]["video_mAP@0.5"] == pytest.approx(0.0)
 
 
 def _vicr(persons: dict, width: int = 100, height: int = 100, total: int = 4, partial: bool = False) -> str:

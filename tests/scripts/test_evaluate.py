@@ -123,3 +123,43 @@ def test_unknown_sequence_and_label_mismatch_are_one_line(tmp_path):
                                                                "action": "run", "action_id": 0}]}}}))
     result = run("--results", js, "--gt-root", gt_root)
     assert result.returncode == 2 and "does not match the ground truth's" in result.stderr
+
+
+def test_protocols_print_the_reference_values(tmp_path, real_data):
+    """--protocol on the fixtures of real/action_detection: the numbers mmaction2 / the official
+    AVA evaluator give, as printed lines and in the JSON."""
+    folder = real_data / "action_detection"
+    out = tmp_path / "ms.json"
+    done = run("--protocol", "multisports", "--gt", folder / "multisports_sample" / "gt.pkl",
+               "--detections", folder / "multisports_sample" / "detections.csv", "--json", out)
+    assert done.returncode == 0, done.stderr
+    for line in ("frame_mAP@0.5", "83.6506"), ("video_mAP@0.2", "37.5000"), ("video_mAP@0.5", "37.5000"), \
+            ("video_mAP@0.10:0.90", "29.1667"):
+        assert _row(done.stdout, line[0]) == list(line)
+    assert json.loads(out.read_text())["metrics"]["frame_mAP@0.5"] == pytest.approx(83.6506, abs=5e-5)
+    done = run("--protocol", "ava", "--gt", folder / "ava_sample" / "gt.csv", "--detections",
+               folder / "ava_sample" / "pred.csv", "--label-map", folder / "ava_sample" / "action_list.txt")
+    assert done.returncode == 0, done.stderr
+    assert _row(done.stdout, "frame_mAP@0.5") == ["frame_mAP@0.5", "0.09385522"]
+
+
+def test_protocol_refusals_are_one_line(tmp_path):
+    import os
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {tmp_path / 'ran'}",)
+
+    crafted = tmp_path / "gt.pkl"
+    crafted.write_bytes(pickle.dumps({"labels": ["a"], "gttubes": Payload()}))
+    dets = tmp_path / "dets.csv"
+    dets.write_text("video,frame,label,score,x1,y1,x2,y2\n")
+    done = run("--protocol", "multisports", "--gt", crafted, "--detections", dets)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and "gt.pkl: refused to load" in lines[0], done.stderr
+    assert not (tmp_path / "ran").exists()
+    done = run("--protocol", "ava", "--gt", dets, "--detections", dets)
+    assert done.returncode == 2 and "--protocol ava needs --label-map" in done.stderr
+    done = run("--gt", crafted, "--results", dets, "--gt-root", tmp_path)
+    assert done.returncode == 2 and "--gt: read with --protocol only" in done.stderr
