@@ -19,6 +19,9 @@ from common.io import atomic_path
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# FFmpeg's decoders that render text files (ANSI art, BinText, XBin, iCEDraw) as frames: a notes.txt
+# given as a video would otherwise be "tracked" as a 640x400 picture of its characters.
+TEXT_CODECS = ("ansi", "bint", "xbin", "idf")
 
 
 class VideoReader:
@@ -36,6 +39,10 @@ class VideoReader:
         self._cap = cv2.VideoCapture(str(self.path))
         if not self._cap.isOpened():
             raise InputError(f"{self.path}: cannot open as a video (corrupt file or unsupported codec)")
+        codec = int(self._cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").rstrip(b"\0").decode("latin-1")
+        if codec in TEXT_CODECS:
+            self._cap.release()
+            raise InputError(f"{self.path}: a text file, not a video (FFmpeg would draw its characters as frames)")
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS)) or 0.0
         self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -231,6 +238,11 @@ class FrameStream:
             raise InputError(f"{first or spec}: frames are {w}x{h} pixels, too small to find people in (at least "
                              f"{MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} is needed)")
         self.width, self.height = w, h
+
+    def close(self) -> None:
+        """Release the video or camera now (iterating to the end releases it too)."""
+        if self._cap is not None:
+            self._cap.release()
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
         if self._images is not None:

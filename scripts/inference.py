@@ -7,7 +7,9 @@
 
 With ``--detections`` the tracker runs alone on a MOTChallenge det.txt (no checkpoint needed; no
 appearance, no actions). ``--show`` opens a live window when a display can be opened; otherwise it
-says so and keeps writing the outputs.
+says so and keeps writing the outputs. The window plays at the video's frame rate (``--show-speed``
+scales it; 0 plays as fast as it runs); space pauses, q or Esc (or closing the window) stops, and the
+outputs are then written for the frames done so far.
 """
 from __future__ import annotations
 
@@ -31,7 +33,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--save-json", type=Path, help="V-ICR-style <video>.json with tracks, per-frame actions and "
                                                   "per-second timeline")
     p.add_argument("--save-mot", type=Path, help="MOTChallenge tracker result file")
-    p.add_argument("--show", action="store_true", help="display the annotated frames live")
+    p.add_argument("--show", action="store_true", help="display the annotated frames live (space: pause, q or "
+                                                       "Esc: stop and write what is done)")
+    p.add_argument("--show-speed", type=float, metavar="X", help="with --show: play at the video's frame rate "
+                                                                 "times X (default 1; 0: as fast as it runs)")
     add_pipeline_arguments(p)
     add_plugin_argument(p)
     p.add_argument("--fps", type=float, help="frame rate when the source has none (image folders without "
@@ -56,6 +61,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.trail < 0:
         p.error(f"--trail must be >= 0, got {args.trail}")
+    if args.show_speed is not None and not args.show:
+        p.error("--show-speed: not used without --show; add --show or drop it")
+    if args.show_speed is not None and not (math.isfinite(args.show_speed) and args.show_speed >= 0):
+        p.error(f"--show-speed must be >= 0 (0: as fast as it runs), got {args.show_speed}")
     return args
 
 
@@ -65,7 +74,8 @@ def run(args) -> dict | int:
 
     options = options_from_args(args)
     pipeline = Pipeline.tracker_only(options) if args.detections else Pipeline.from_checkpoint(args.checkpoint, options)
-    outputs = Outputs(video=args.output, json=args.save_json, mot=args.save_mot, show=args.show, trail=args.trail)
+    outputs = Outputs(video=args.output, json=args.save_json, mot=args.save_mot, show=args.show,
+                      show_speed=1.0 if args.show_speed is None else args.show_speed, trail=args.trail)
     summary = run_video(pipeline, outputs, video=args.video, detections=args.detections, fps=args.fps,
                         max_frames=args.max_frames)
     return 130 if summary["interrupted"] else summary

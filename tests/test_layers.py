@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {"common": 0, "data": 1, "models": 1, "losses": 1, "tracking": 2, "evaluation": 3, "train": 3,
-          "pseudolabel": 4, "scripts": 5}
+          "pseudolabel": 4, "webapp": 4, "scripts": 5}
 
 
 def _imports(path: Path):

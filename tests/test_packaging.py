@@ -10,13 +10,15 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import json, sys
 from pathlib import Path
-import config, train.run, pseudolabel
+import config, train.run, pseudolabel, webapp
+from importlib import resources
 from models.config import model_preset
 from pseudolabel import load_config
 cfg = train.run.compose_config(["experiment=smoke"])
 print(json.dumps({"config": config.__file__, "train": train.run.__file__, "pseudolabel": pseudolabel.__file__,
                   "epochs": cfg.trainer.epochs, "widths": list(model_preset("tiny", 6, 1).widths),
-                  "vlm": load_config()[0].backend}))
+                  "vlm": load_config()[0].backend, "webapp": webapp.__file__,
+                  "page": resources.files("webapp").joinpath("page.html").read_text()[:15]}))
 """
 
 
@@ -43,6 +45,7 @@ def test_an_installed_copy_finds_its_configs_without_the_checkout(tmp_path):
     assert probe.returncode == 0, probe.stderr[-2000:]
     import json
     found = json.loads(probe.stdout.strip().splitlines()[-1])
-    for module in ("config", "train", "pseudolabel"):
+    for module in ("config", "train", "pseudolabel", "webapp"):
         assert found[module].startswith(str(target)), found
     assert found["epochs"] >= 1 and len(found["widths"]) == 5 and found["vlm"] == "openai"
+    assert found["page"] == "<!doctype html>"  # the web app's page travels with the package

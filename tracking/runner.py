@@ -8,6 +8,7 @@ the whole video. The annotated video is written under a temporary name and renam
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import time
@@ -28,6 +29,7 @@ class Outputs:
     json: Path | None = None  # V-ICR <video>.json
     mot: Path | None = None  # MOTChallenge tracker result
     show: bool = False  # live window when a display can be opened
+    show_speed: float = 1.0  # the window plays at the video's frame rate times this (0: as fast as it runs)
     trail: int = 12  # trail length in frames (0: none)
 
     @property
@@ -76,25 +78,136 @@ def _detection_source(path: Path, video, fps: float | None, log):
     return rows, meta, None, ((i, i / rate, None) for i in range(n))
 
 
-class _Display:
-    """The live window. OpenCV aborts the whole process when it cannot open a window, so the
-    window is tried first in a child process."""
+WINDOW = "mot-action"
+KEY_SPACE, KEY_ESC = 32, 27
 
-    def __init__(self, wanted: bool, log):
-        self.on = wanted and display_available()
-        if wanted and not self.on:
-            log("--show: no display found (none could be opened); continuing without a window")
 
-    def show(self, image) -> bool:
-        """Shows a frame; False when the user pressed q or Esc."""
+class Player:
+    """Paces and steers the live window: frames play at the video's ``fps`` times ``speed`` (0: as
+    fast as they come), space pauses and resumes, q, Esc or closing the window stops.
+
+    ``window`` shows images and reads keys (:class:`_Window`, or a stand-in in tests: ``show(image)``,
+    ``wait_key(ms) -> int`` (-1: none), ``visible() -> bool``); ``clock`` gives seconds. Each frame is
+    held until its due time on a playback clock, so the time spent processing the next frame counts
+    towards it; a run slower than real time (or a pause) moves the clock instead of leaving a debt to
+    catch up on.
+    """
+
+    def __init__(self, window, fps: float, speed: float = 1.0, total: int | None = None,
+                 clock=time.monotonic, poll_ms: int = 50):
+        self.window, self.speed, self.total, self.clock, self.poll_ms = window, speed, total, clock, poll_ms
+        self.period = 1.0 / (fps * speed) if speed > 0 and fps and fps > 0 else None
+        self.paused = False
+        self.waited = 0.0  # seconds spent holding frames and paused, not processing
+        self._anchor, self._since_anchor = None, 0  # playback clock: frame n of it is due at anchor + n * period
+        self._returned, self._took = None, None  # for the processing rate
+        self._image, self._number = None, 0
+
+    @property
+    def processing_fps(self) -> float | None:
+        return 1.0 / self._took if self._took else None
+
+    def show(self, image, number: int) -> bool:
+        """Shows frame ``number`` (1-based) and holds it until the next one is due; False when the
+        user asked to stop."""
+        now = self.clock()
+        if self._returned is not None:
+            # The time outside the player is what the frame cost to process and draw.
+            took = max(now - self._returned, 1e-6)
+            self._took = took if self._took is None else 0.9 * self._took + 0.1 * took
+        self._image, self._number = image, number
+        self._render()
+        if self.period is None:
+            due = now
+        else:
+            if self._anchor is None:
+                self._anchor, self._since_anchor = now, 0
+            elif now - (self._anchor + self._since_anchor * self.period) > self.period:
+                # Behind by more than a frame: this one goes at once and the next is due a period
+                # after it, owing nothing. (A smaller lag is made up, so jitter does not slow playback.)
+                self._anchor, self._since_anchor = now - self.period, 0
+            self._since_anchor += 1
+            due = self._anchor + self._since_anchor * self.period
+        keep_going = self._wait_until(due)
+        self._returned = self.clock()
+        self.waited += self._returned - now
+        return keep_going
+
+    def _wait_until(self, due: float) -> bool:
+        while True:
+            remaining_ms = int(math.ceil((due - self.clock()) * 1000))
+            # At least one wait per frame: OpenCV draws the window and reads keys only in waitKey.
+            key = self.window.wait_key(max(1, min(self.poll_ms, remaining_ms)))
+            if not self._react(key):
+                return False
+            if self.paused:
+                return self._pause()
+            if self.clock() >= due:
+                return True
+
+    def _react(self, key: int) -> bool:
+        key = key & 0xFF if key is not None and key >= 0 else -1
+        if key in (ord("q"), ord("Q"), KEY_ESC) or not self.window.visible():
+            return False
+        if key == KEY_SPACE:
+            self.paused = not self.paused
+            self._render()
+        return True
+
+    def _pause(self) -> bool:
+        while self.paused:
+            if not self._react(self.window.wait_key(self.poll_ms)):
+                return False
+        # The pause is not time to make up: the next frame is due one period from now.
+        self._anchor, self._since_anchor = self.clock(), 0
+        return True
+
+    def _render(self) -> None:
+        """The frame with its number, the processing rate and the speed (or "paused"), on a copy:
+        the annotated video is written without them."""
         import cv2
-        cv2.imshow("mot-action", image)
-        return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
+        image = self._image.copy()
+        rate = self.processing_fps
+        lines = [f"frame {self._number}" + (f"/{self.total}" if self.total else "")
+                 + (f"  {rate:.1f} fps" if rate else ""),
+                 "paused" if self.paused else (f"x{self.speed:g}" if self.speed > 0 else "max speed")]
+        scale = 0.6 if image.shape[0] > 400 else 0.35
+        y = 0
+        for line in lines:
+            (w, h), base = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+            cv2.rectangle(image, (0, y), (w + 6, y + h + base + 4), (0, 0, 0), -1)
+            cv2.putText(image, line, (3, y + h + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+            y += h + base + 4
+        self.window.show(image)
+
+
+class _Window:
+    """The OpenCV window. OpenCV aborts the whole process when it cannot open a window, so
+    :func:`display_available` tries one in a child process before this is made."""
+
+    def __init__(self):
+        self._seen = False  # some backends report no visibility at all: only a window seen open can close
+
+    def show(self, image) -> None:
+        import cv2
+        cv2.imshow(WINDOW, image)
+
+    def wait_key(self, ms: int) -> int:
+        import cv2
+        return cv2.waitKey(ms)
+
+    def visible(self) -> bool:
+        import cv2
+        try:
+            shown = cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) >= 1
+        except cv2.error:  # the window is gone
+            shown = False
+        self._seen = self._seen or shown
+        return shown or not self._seen
 
     def close(self) -> None:
-        if self.on:
-            import cv2
-            cv2.destroyAllWindows()
+        import cv2
+        cv2.destroyAllWindows()
 
 
 def display_available() -> bool:
@@ -151,9 +264,16 @@ def _check_video_written(tmp: Path, final: Path, frames: int) -> None:
 
 
 def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: Path | None = None,
-              fps: float | None = None, max_frames: int | None = None, log=None) -> dict:
+              fps: float | None = None, max_frames: int | None = None, log=None, progress=None) -> dict:
     """Runs ``pipeline`` over ``video`` (a file, an image folder or a camera index), or over the
-    detections of a det.txt (with ``video`` optional, for drawing). Returns a summary."""
+    detections of a det.txt (with ``video`` optional, for drawing). Returns a summary.
+
+    ``progress``: called as ``progress(frames_done, total_frames)`` after every processed frame;
+    ``total_frames`` is None when the length is unknown (a camera). An exception it raises ends the
+    run with it, no output written; KeyboardInterrupt instead stops it as Ctrl-C does, keeping the
+    frames done. In the window (``outputs.show``), space pauses and q, Esc or
+    closing it stops: the outputs are then written for the frames done, as with ``max_frames``, and
+    the summary's ``stopped`` is True."""
     from common.io import atomic_path
     from data.formats.mot import write_mot_file
     from data.formats.vicr import write_vicr_video
@@ -167,6 +287,8 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
             check_output_path(Path(path), what)
     if outputs.video is not None and Path(outputs.video).suffix.lower() not in (".mp4", ".avi"):
         raise InputError(f"{outputs.video}: the annotated video must be .mp4 or .avi")
+    if not (math.isfinite(outputs.show_speed) and outputs.show_speed >= 0):
+        raise InputError(f"show speed must be >= 0 (0: as fast as it runs), got {outputs.show_speed}")
     source_video = video if isinstance(video, (str, os.PathLike)) and Path(video).is_file() else None
     check_outputs_apart([(outputs.video, "--output"), (outputs.json, "--save-json"), (outputs.mot, "--save-mot")],
                         {source_video: "the input video", detections: "the input detections", **pipeline.sources})
@@ -182,16 +304,23 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
             f"{stream.fps:g} fps; the tracker's time buffers depend on it, give --fps")
     session = pipeline.start(fps=meta["fps"], name=meta["name"], width=meta["width"], height=meta["height"])
     action_names = pipeline.action_names
-    display = _Display(outputs.show, log)
     trails: dict[int, list] = {}
     total = min(meta["frames"] or 0, max_frames or 10 ** 12) or None
-    start, count, interrupted, drawn_count = time.time(), 0, False, 0
+    window = None
+    if outputs.show:
+        if display_available():
+            window = _Window()
+        else:
+            log("--show: no display found (none could be opened); continuing without a window")
+    player = Player(window, meta["fps"], outputs.show_speed, total) if window is not None else None
+    start, count, interrupted, stopped, drawn_count = time.time(), 0, False, False, 0
     writer, video_error, finishing_video = None, None, False
     try:
         with contextlib.ExitStack() as stack:
             video_tmp = stack.enter_context(atomic_path(outputs.video, "the annotated video")) if outputs.video else None
             stack.callback(lambda: writer is not None and writer.release())  # on errors, before the file is removed
-            stack.callback(display.close)
+            if window is not None:
+                stack.callback(window.close)
             bar = ProgressBar(total, unit="frames")
             stack.callback(bar.close)
             try:
@@ -204,7 +333,9 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
                         result = session.step(index, timestamp, frame)
                     count += 1
                     bar.update(count, f"tracks {len(result.tracks)}")
-                    if frame is None or not (outputs.video or display.on):
+                    if progress is not None:
+                        progress(count, total)
+                    if frame is None or not (outputs.video or player):
                         continue
                     ids = [session.recorder.output_id(t.track_id) for t in result.tracks]
                     drawn = _draw(frame, result.tracks, ids, action_names, trails, outputs.trail)
@@ -213,7 +344,8 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
                             writer = _open_writer(video_tmp, Path(outputs.video), meta["fps"], frame)
                         writer.write(drawn)
                         drawn_count += 1
-                    if display.on and not display.show(drawn):
+                    if player is not None and not player.show(drawn, count):
+                        stopped = True
                         break
             except KeyboardInterrupt:
                 # Keep what was done: the outputs below are written for the frames processed so far.
@@ -227,24 +359,28 @@ def run_video(pipeline: Pipeline, outputs: Outputs, *, video=None, detections: P
             raise
         video_error = exc  # the MOT and JSON files are still written below: the tracking is not lost
     elapsed = time.time() - start
+    busy = elapsed - (player.waited if player is not None else 0.0)  # the rate is the processing's, not the playback's
     written = []
     if outputs.mot:
         write_mot_file(outputs.mot, session.mot_rows(), layout="mot15")
         written.append(str(outputs.mot))
     if outputs.json:
         # The frames actually read: a truncated video's header announces more than it holds.
-        cut_short = interrupted or bool(max_frames) or (stream is not None and stream.truncated_at is not None)
+        cut_short = interrupted or stopped or bool(max_frames) or (stream is not None and stream.truncated_at is not None)
         total = session.recorder.last_index + 1 if cut_short else meta["frames"]
-        write_vicr_video(outputs.json, session.vicr_labels(total, partial=interrupted))
+        write_vicr_video(outputs.json, session.vicr_labels(total, partial=interrupted or stopped))
         written.append(str(outputs.json))
     if outputs.video and writer is not None and video_error is None:
         written.append(str(outputs.video))
     skipped = getattr(stream, "skipped", 0) if stream is not None else 0
-    summary = {"frames": count, "fps": count / max(elapsed, 1e-9), "tracks": len(session.recorder.frames),
-               "skipped": skipped, "written": written, "interrupted": interrupted}
+    summary = {"frames": count, "fps": count / max(busy, 1e-9), "tracks": len(session.recorder.frames),
+               "skipped": skipped, "written": written, "interrupted": interrupted, "stopped": stopped}
     if interrupted:
         log(f"interrupted: the outputs hold the {count} frames processed so far")
-    print(f"{'interrupted' if interrupted else 'done'}: {count} frames in {elapsed:.1f} s ({summary['fps']:.1f} fps), {summary['tracks']} tracks"
+    if stopped:
+        log(f"stopped by the user in the window: the outputs hold the {count} frames processed so far")
+    ending = "interrupted" if interrupted else "stopped by the user" if stopped else "done"
+    print(f"{ending}: {count} frames in {elapsed:.1f} s ({summary['fps']:.1f} fps), {summary['tracks']} tracks"
           + (f", {skipped} undecodable frames skipped" if skipped else "")
           + (f"; wrote {', '.join(written)}" if written else ""))
     if video_error is not None:

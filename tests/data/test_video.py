@@ -37,6 +37,14 @@ def test_missing_or_corrupt_video_is_one_clear_error(tmp_path, content):
     assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_text_file_is_not_a_video(tmp_path):
+    """FFmpeg decodes a .txt as ANSI art (frames of its characters); that is refused by name."""
+    path = tmp_path / "notes.txt"
+    path.write_text("meeting notes\n" * 50)
+    with pytest.raises(InputError, match="notes.txt: a text file, not a video"):
+        VideoReader(path)
+
+
 def test_corrupt_image(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(InputError, match="cannot decode"):
