@@ -42,8 +42,18 @@ def _frames(video: str, count: int):
 
 
 # ------------------------------------------------------------------------------ child runs
-def _onnx_model(model, config, spec, checkpoint, size, threads: int):
-    """``model`` exported (to a temporary folder; not timed) and loaded for ONNX Runtime."""
+CALIBRATION_FRAMES = 64  # INT8 ranges: the video's first frames (a speed benchmark; accuracy is measured elsewhere)
+
+
+def _calibration(video, size: tuple[int, int]):
+    """The first :data:`CALIBRATION_FRAMES` frames of ``video`` as network inputs ``(1, 3, H, W)``."""
+    from models.onnx_quantize import calibration_images
+    return calibration_images(video, size, CALIBRATION_FRAMES)
+
+
+def _onnx_model(model, config, spec, checkpoint, size, threads: int, int8_video=None):
+    """``model`` exported (to a temporary folder; not timed) and loaded for ONNX Runtime; with
+    ``int8_video``, its INT8 graphs calibrated on that video's first frames."""
     import tempfile
 
     import torch
@@ -59,7 +69,11 @@ def _onnx_model(model, config, spec, checkpoint, size, threads: int):
             checkpoint = folder / "random.pt"
             torch.save({"format": FORMAT, "model": model.state_dict()}, checkpoint)
         export_onnx(model, config, spec, checkpoint, folder / "model.onnx", input_size=size, log=lambda m: None)
-        return OnnxStreamingModel(folder / "model.onnx", threads=threads)
+        if int8_video is None:
+            return OnnxStreamingModel(folder / "model.onnx", threads=threads)
+        from models.onnx_quantize import quantize_export
+        paths = quantize_export(folder / "model.onnx", _calibration(int8_video, size), log=lambda m: None)
+        return OnnxStreamingModel(paths["frame"], threads=threads)
 
 
 def child_ours(args) -> dict:
@@ -75,7 +89,8 @@ def child_ours(args) -> dict:
 
     torch.set_num_threads(args.threads)
     size = (args.height, args.width)
-    options = PipelineOptions(precision=args.precision, device="cpu")
+    # INT8 lives in the graphs; the pipeline around them runs as in fp32.
+    options = PipelineOptions(precision="fp32" if args.precision == "int8" else args.precision, device="cpu")
     if args.checkpoint:
         model, config, spec = load_model_from_checkpoint(args.checkpoint)
         spec = dataclasses.replace(spec, input_size=size)
@@ -87,8 +102,9 @@ def child_ours(args) -> dict:
     eager = Pipeline(options=options, model=model, spec=spec, device=torch.device("cpu"))
     pipeline = eager
     if args.runtime == "onnxruntime":
-        pipeline = Pipeline(options=options, model=_onnx_model(model, config, spec, args.checkpoint, size, args.threads),
-                            spec=spec, device=torch.device("cpu"))
+        onnx_model = _onnx_model(model, config, spec, args.checkpoint, size, args.threads,
+                                 int8_video=args.video if args.precision == "int8" else None)
+        pipeline = Pipeline(options=options, model=onnx_model, spec=spec, device=torch.device("cpu"))
     session = pipeline.start(fps=10.0)
     total = args.warmup + args.frames
     detections, start = 0, None
@@ -127,6 +143,11 @@ def child_yolo(args) -> dict:
         model.save(folder / "yolo11n.pt")
         exported = YOLO(folder / "yolo11n.pt").export(format="onnx", imgsz=(args.height, args.width), dynamic=False,
                                                        simplify=False, verbose=False)
+        if args.precision == "int8":  # the same static quantization as ours, on the same frames
+            from models.onnx_quantize import quantize_graph
+            int8 = folder / "yolo11n.int8.onnx"
+            quantize_graph(exported, int8, ({"images": image} for image in _calibration(args.video, (args.height, args.width))))
+            exported = str(int8)
         model = YOLO(exported, task="detect")
     total = args.warmup + args.frames
     start = None

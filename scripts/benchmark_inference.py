@@ -35,15 +35,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=384)
     p.add_argument("--precisions", default="fp32,bf16",
-                   help="comma-separated: fp32, bf16 (bfloat16 autocast, for ours and YOLO11n alike)")
+                   help="comma-separated: fp32, bf16 (bfloat16 autocast, eager; for ours and YOLO11n alike), int8 "
+                        "(ONNX Runtime static quantization of both graphs, calibrated on the video's first 64 frames)")
     p.add_argument("--runtimes", default="torch",
-                   help="comma-separated: torch (eager), onnxruntime (ours exported by scripts/export.py, YOLO11n by "
-                        "ultralytics' own ONNX export; fp32 only)")
+                   help="comma-separated: torch (eager: fp32, bf16), onnxruntime (ours exported by scripts/export.py, "
+                        "YOLO11n by ultralytics' own ONNX export: fp32, int8)")
     p.add_argument("--repeat", type=int, default=3,
                    help="rounds over all pipelines; each one's fastest round counts (the machine's speed drifts)")
     p.add_argument("--no-yolo", action="store_true", help="skip the YOLO11n + ByteTrack row")
     p.add_argument("--json", type=Path, help="write every figure here")
     return p.parse_args(argv)
+
+
+RUNTIME_PRECISIONS = {"torch": PRECISIONS, "onnxruntime": ("fp32", "int8")}
 
 
 def run(args) -> dict:
@@ -55,19 +59,24 @@ def run(args) -> dict:
     if not args.video.is_file():
         raise InputError(f"{args.video}: video not found")
     precisions = args.precisions.split(",")
-    if not set(precisions) <= set(PRECISIONS):
-        raise InputError(f"--precisions takes {' and/or '.join(PRECISIONS)}, got {args.precisions}")
+    if not set(precisions) <= {*PRECISIONS, "int8"}:
+        raise InputError(f"--precisions takes {', '.join((*PRECISIONS, 'int8'))}, got {args.precisions}")
     runtimes = args.runtimes.split(",")
     if not set(runtimes) <= {"torch", "onnxruntime"}:
         raise InputError(f"--runtimes takes torch and/or onnxruntime, got {args.runtimes}")
     torch.set_num_threads(args.threads)
     report = {"threads": args.threads, "size": [args.width, args.height], "frames": args.frames, "end_to_end": {}}
     for runtime in runtimes:
-        for precision in precisions if runtime == "torch" else ["fp32"]:
-            peak = report.get(f"matmul_gflops_{precision}") or matmul_gflops(args.threads, precision=precision)
-            report[f"matmul_gflops_{precision}"] = peak
+        for precision in precisions:
+            if precision not in RUNTIME_PRECISIONS[runtime]:
+                print(f"\n{runtime}, {precision}: not measured ({runtime} runs {', '.join(RUNTIME_PRECISIONS[runtime])})")
+                continue
+            # INT8's share is given of the fp32 matmul rate: torch has no CPU int8 matmul to time.
+            rate = "fp32" if precision == "int8" else precision
+            peak = report.get(f"matmul_gflops_{rate}") or matmul_gflops(args.threads, precision=rate)
+            report[f"matmul_gflops_{rate}"] = peak
             print(f"\n{runtime}, {precision}: end to end on {args.video.name}: {args.frames} frames at "
-                  f"{args.width}x{args.height}, {args.threads} threads; a {precision} matmul reaches {peak:.1f} GFLOP/s here")
+                  f"{args.width}x{args.height}, {args.threads} threads; a {rate} matmul reaches {peak:.1f} GFLOP/s here")
             report["end_to_end"][f"{runtime}/{precision}"] = end_to_end(args, precision, peak, runtime)
     # Best of 3 (as benchmark_tracking does): one-off stalls of this shared machine otherwise show
     # up as a slower tracker.
