@@ -8,11 +8,13 @@ says what is held equal). Needs the bench environment (README: Install).
     python scripts/benchmark_specialists.py --setting synthetic --out runs/specialists-synthetic
     python scripts/benchmark_specialists.py --setting pets09 --out runs/specialists-pets09
     python scripts/benchmark_specialists.py --setting synthetic --checkpoint runs/<run>/best.pt --joint-cpu-s 3100
+    python scripts/benchmark_specialists.py --setting synthetic --detection-only --out runs/specialists-det
     python scripts/benchmark_specialists.py --quick --out /tmp/specialists-quick   # minutes: checks it runs, measures nothing
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -28,6 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="folder for the runs, results and report.md / report.json")
     p.add_argument("--checkpoint", type=Path, help="the joint network's best.pt of that experiment (default: train it)")
     p.add_argument("--joint-cpu-s", type=float, help="with --checkpoint: the CPU seconds its training took")
+    p.add_argument("--detection-only", action="store_true",
+                   help="train and score the detector and the trackers only (no clip classifiers, no action "
+                        "metrics on either side): the detection and tracking half, in a third of the time")
     p.add_argument("--threads", type=int, default=2, help="CPU threads of every side's inference (default 2)")
     p.add_argument("--rounds", type=int, default=3, help="fps: each pipeline's best of this many rounds")
     p.add_argument("--quick", action="store_true", help="a tiny generated benchmark, a few training seconds per side: "
@@ -47,6 +52,8 @@ def run(args):
         setting, budget, extra = quick_setting(args.out / "data"), 10.0, {"fps_frames": 10, "rounds": 1}
     else:
         setting, budget, extra = SETTINGS[args.setting], None, {"rounds": args.rounds}
+    if args.detection_only:
+        setting = dataclasses.replace(setting, actions=False)
     report = run_benchmark(setting, args.out, checkpoint=args.checkpoint, joint_cpu_s=args.joint_cpu_s,
                            budget_s=budget, threads=args.threads, **extra)
     print(format_report(report))
