@@ -9,6 +9,7 @@ says what is held equal). Needs the bench environment (README: Install).
     python scripts/benchmark_specialists.py --setting pets09 --out runs/specialists-pets09
     python scripts/benchmark_specialists.py --setting synthetic --checkpoint runs/<run>/best.pt --joint-cpu-s 3100
     python scripts/benchmark_specialists.py --setting synthetic --detection-only --out runs/specialists-det
+    python scripts/benchmark_specialists.py --setting synthetic --reuse runs/specialists-det --out runs/specialists-act
     python scripts/benchmark_specialists.py --quick --out /tmp/specialists-quick   # minutes: checks it runs, measures nothing
 """
 from __future__ import annotations
@@ -33,6 +34,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--detection-only", action="store_true",
                    help="train and score the detector and the trackers only (no clip classifiers, no action "
                         "metrics on either side): the detection and tracking half, in a third of the time")
+    p.add_argument("--reuse", type=Path, metavar="OUT",
+                   help="take the specialists an earlier run trained (its --out; same setting and budget) instead of "
+                        "training them again: e.g. the detector of a --detection-only run; the missing ones are trained")
     p.add_argument("--threads", type=int, default=2, help="CPU threads of every side's inference (default 2)")
     p.add_argument("--rounds", type=int, default=3, help="fps: each pipeline's best of this many rounds")
     p.add_argument("--quick", action="store_true", help="a tiny generated benchmark, a few training seconds per side: "
@@ -55,7 +59,7 @@ def run(args):
     if args.detection_only:
         setting = dataclasses.replace(setting, actions=False)
     report = run_benchmark(setting, args.out, checkpoint=args.checkpoint, joint_cpu_s=args.joint_cpu_s,
-                           budget_s=budget, threads=args.threads, **extra)
+                           budget_s=budget, threads=args.threads, reuse=args.reuse, **extra)
     print(format_report(report))
     print(f"wrote {args.out / 'report.md'} and {args.out / 'report.json'}")
     return report

@@ -279,12 +279,78 @@ def measure_fps(checkpoint: Path, detector, classifiers: dict, gt_seq, frames, i
         torch.set_num_threads(previous)
 
 
+TRAINED = "trained.json"  # what each trained specialist cost, written as soon as it is trained
+
+
+def _record_trained(out_dir: Path, setting: Setting, budget: float, detector, classifiers: dict) -> None:
+    """``trained.json``: the specialists trained so far, their files and costs, so that a crash
+    while scoring loses no training and a later run can take them (``reuse``)."""
+    from common.io import atomic_write_json
+    record = {"setting": setting.name, "experiment": setting.experiment, "budget_s": budget,
+              "yolo11n": {"weights": str(detector.weights.resolve()), "cpu_s": detector.cpu_seconds,
+                          "wall_s": detector.wall_seconds, "epochs": detector.epochs, "imgsz": detector.imgsz,
+                          "log": str(detector.log.resolve())},
+              "classifiers": {kind: str((out_dir / "classifiers" / f"{kind}.pt").resolve()) for kind in classifiers}}
+    atomic_write_json(out_dir / TRAINED, record)
+
+
+def load_trained(folder: Path, setting: Setting, budget: float):
+    """``(detector, {kind: classifier})`` trained by an earlier run of this benchmark in ``folder``
+    (its ``--out``), for the same setting and budget; an :class:`InputError` naming the file and
+    the mismatch otherwise. A run before ``trained.json`` existed is read from its ``report.json``
+    and ``yolo/`` folder (the detector only)."""
+    import json
+
+    from evaluation.specialists.actions import TrainedClassifier
+    from evaluation.specialists.detector import TrainedDetector
+    path = folder / TRAINED
+    if not path.is_file():
+        path = folder / "report.json"
+    if not path.is_file():
+        raise InputError(f"{folder}: no {TRAINED} or report.json: not the --out of a benchmark run")
+    try:
+        record = json.loads(path.read_text())
+        if "training" in record:  # report.json of a run before trained.json
+            weights = folder / "yolo" / "yolo11n" / "weights" / "best.pt"
+            cost = record["training"]["yolo11n"]
+            record = {**record, "classifiers": {},
+                      "yolo11n": {"weights": str(weights), "imgsz": None, "log": str(folder / "yolo" / "train.log"),
+                                  **cost}}
+        for key in ("setting", "budget_s", "yolo11n", "classifiers"):
+            if key not in record:
+                raise KeyError(key)
+        if record["setting"] != setting.name or record["experiment"] != setting.experiment:
+            raise InputError(f"{path}: trained for setting {record['setting']} (experiment={record['experiment']}), "
+                             f"not {setting.name} (experiment={setting.experiment})")
+        if not np.isclose(float(record["budget_s"]), budget, rtol=1e-6):
+            raise InputError(f"{path}: trained with a budget of {record['budget_s']} CPU s, not {budget:g}: "
+                             "the specialists must have the joint run's budget")
+        yolo = record["yolo11n"]
+        weights = Path(yolo["weights"])
+        if not weights.is_file():
+            raise InputError(f"{path}: the detector's weights {weights} are missing")
+        detector = TrainedDetector(weights, float(yolo["cpu_s"]), float(yolo["wall_s"]), int(yolo["epochs"]),
+                                   int(yolo["imgsz"] or 0), Path(yolo["log"]))
+        classifiers = {}
+        for kind, file in record["classifiers"].items():
+            if not Path(file).is_file():
+                raise InputError(f"{path}: the {kind} classifier's file {file} is missing")
+            classifiers[kind] = TrainedClassifier.load(file)
+    except InputError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+        raise InputError(f"{path}: not a readable record of trained specialists ({type(error).__name__}: {error})") from None
+    return detector, classifiers
+
+
 def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = None, joint_cpu_s: float | None = None,
                   budget_s: float | None = None, threads: int = 2, rounds: int = 3, fps_frames: int = 100,
-                  log=None) -> Report:
+                  reuse: Path | None = None, log=None) -> Report:
     """Trains (or takes) the joint network and the specialists of ``setting`` and scores them;
     writes ``report.json`` and ``report.md`` to ``out_dir`` and returns the report. ``budget_s``
-    replaces the specialists' budget (the joint run's CPU seconds) for a quick check only."""
+    replaces the specialists' budget (the joint run's CPU seconds) for a quick check only.
+    ``reuse``: an earlier run's ``--out`` whose trained specialists (same setting and budget) are
+    taken instead of trained again; the missing ones are trained."""
     from common.io import check_output_path
     from evaluation.protocol import find_gt_sequences, find_label_map
     from evaluation.specialists.actions import KINDS, cut_tubes, train_classifier
@@ -293,7 +359,8 @@ def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = 
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     # Checked before hours of training, not when the first specialist's folder is written.
-    taken = [name for name in ("joint", "yolo_data", "yolo", "results", "report.json") if (out_dir / name).exists()]
+    taken = [name for name in ("joint", "yolo_data", "yolo", "classifiers", "results", "report.json", TRAINED)
+             if (out_dir / name).exists()]
     if taken:
         raise InputError(f"{out_dir}: already holds a benchmark run ({', '.join(taken)}): choose a new --out")
     check_output_path(out_dir / "report.json", "the benchmark report")
@@ -311,17 +378,31 @@ def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = 
     report = Report(budget_s=budget)
     train_seqs, val_seqs, label_map = training_data(cfg)
 
-    log(f"YOLO11n: {budget:.0f} s on {len(train_seqs)} training sequences")
-    dataset = write_yolo_dataset(train_seqs, val_seqs, out_dir / "yolo_data")
-    detector = train_yolo(dataset, out_dir / "yolo", imgsz=imgsz, budget_s=budget, seed=int(cfg.seed), threads=threads)
-    classifiers = {}
+    detector, classifiers = load_trained(reuse, setting, budget) if reuse is not None else (None, {})
+    if detector is None:
+        log(f"YOLO11n: {budget:.0f} s on {len(train_seqs)} training sequences")
+        dataset = write_yolo_dataset(train_seqs, val_seqs, out_dir / "yolo_data")
+        detector = train_yolo(dataset, out_dir / "yolo", imgsz=imgsz, budget_s=budget, seed=int(cfg.seed),
+                              threads=threads)
+    else:
+        log(f"YOLO11n: taken from {reuse} ({detector.cpu_seconds:.0f} CPU s, {detector.epochs} epochs)")
     if setting.actions and len(label_map) > 1:
-        tubes, val_tubes = cut_tubes(train_seqs, frames_per_second=4), cut_tubes(val_seqs, frames_per_second=4)
+        wanted = [kind for kind in KINDS if kind not in classifiers]
+        if wanted:
+            tubes, val_tubes = cut_tubes(train_seqs, frames_per_second=4), cut_tubes(val_seqs, frames_per_second=4)
         num_classes = max(label_map.ids()) + 1
-        for kind in KINDS:
+        for kind in wanted:
             log(f"{kind}: {budget:.0f} s on {len(tubes)} tubes")
             classifiers[kind] = train_classifier(kind, tubes, num_classes, budget_s=budget, seed=int(cfg.seed),
                                                  threads=threads, val_tubes=val_tubes, log=log)
+            classifiers[kind].save(out_dir / "classifiers" / f"{kind}.pt")
+            _record_trained(out_dir, setting, budget, detector, classifiers)
+    else:
+        classifiers = {}
+    for kind, classifier in classifiers.items():
+        if not (out_dir / "classifiers" / f"{kind}.pt").is_file():
+            classifier.save(out_dir / "classifiers" / f"{kind}.pt")
+    _record_trained(out_dir, setting, budget, detector, classifiers)
 
     gt_root, frames = setting.test_data(cfg)
     found = find_gt_sequences(gt_root, None)
