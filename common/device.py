@@ -1,6 +1,7 @@
 """Torch devices: what ``--device`` accepts, and whether a device computes bfloat16 natively."""
 from __future__ import annotations
 
+import contextlib
 import re
 
 import torch
@@ -42,3 +43,16 @@ def native_bf16(device: torch.device) -> bool:
         return False
     checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     return any(check() for check in checks if check is not None)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None):
+    """torch's intra-op thread count set to ``threads`` for a block (unchanged when None) and
+    restored after: a library call must not leave the caller's process-wide setting changed."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -78,6 +78,7 @@ class ModelConfig:
     det_soft_sigma: float
     reid: ReIDConfig
     action: ActionConfig
+    activation: Literal["silu", "relu"] = "silu"  # after every convolution (models.layers.ACTIVATIONS)
 
     def check(self) -> None:
         if len(self.widths) != 5 or len(self.depths) != 4:
@@ -106,14 +107,25 @@ class ModelConfig:
 
 
 def model_preset(variant: str, num_actions: int = 6, num_classes: int = 1) -> ModelConfig:
-    """``config/model/<variant>.yaml`` (following its defaults list) with the task sizes set."""
+    """``config/model/<variant>.yaml`` (following its defaults list) with the task sizes set.
+    ``variant`` may carry model overrides after ``+``, as the training command line writes them
+    after ``model.``: ``fast+activation=relu+temporal.pool=1`` (for measuring a route without a
+    file of its own)."""
     from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown model variant {variant!r}; choose one of {VARIANTS}")
+    name, *overrides = variant.split("+")
+    if name not in VARIANTS:
+        raise ValueError(f"unknown model variant {name!r}; choose one of {VARIANTS}")
+    if any("=" not in item for item in overrides):
+        raise ValueError(f"model variant {variant!r}: write overrides as +key=value, e.g. fast+activation=relu")
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        model = compose("train", overrides=[f"model={variant}"]).model
+        try:
+            model = compose("train", overrides=[f"model={name}", *(f"++model.{item}" for item in overrides)]).model
+        except (HydraException, OmegaConfBaseException) as error:
+            raise ValueError(f"model variant {variant!r}: {str(error).splitlines()[0]}") from None
     data = OmegaConf.to_container(model, resolve=True)
     data.update(num_actions=num_actions, num_classes=num_classes)
-    return ModelConfig.from_mapping(data, f"config/model/{variant}.yaml")
+    return ModelConfig.from_mapping(data, f"model {variant}" if overrides else f"config/model/{name}.yaml")

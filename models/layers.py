@@ -22,6 +22,29 @@ class SeparableConvBNAct(nn.Sequential):
         super().__init__(ConvBNAct(c_in, c_in, kernel, groups=c_in), ConvBNAct(c_in, c_out, 1))
 
 
+#: The convolutions' activation choices (``ModelConfig.activation``). ReLU is what CPU runtimes
+#: fold into the convolution (ONNX Runtime's Conv+Relu fusion, QLinearConv in INT8); SiLU, which
+#: YOLO and this network were designed with, runs as a separate pass over every feature map there.
+ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU}
+
+
+def set_conv_activation(module: nn.Module, activation: str) -> nn.Module:
+    """Replace the activation after every convolution of ``module`` (each :class:`ConvBNAct`'s,
+    and the SiLU of GroupNorm towers) by ``activation``, in place, before training. The MLPs that
+    follow pooled boxes (ReID projection, action head) keep theirs: they run per box, not per pixel."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    make = ACTIVATIONS[activation]
+    for child in module.modules():
+        if isinstance(child, nn.Sequential):
+            for index, layer in enumerate(child):
+                after_conv_norm = index >= 2 and isinstance(child[index - 1], (nn.BatchNorm2d, nn.GroupNorm, nn.Identity)) \
+                    and isinstance(child[index - 2], nn.Conv2d)
+                if after_conv_norm and isinstance(layer, tuple(ACTIVATIONS.values())):
+                    child[index] = make(inplace=True)
+    return module
+
+
 def fuse_conv_bn(module: nn.Module) -> nn.Module:
     """Fold each :class:`ConvBNAct`'s BatchNorm into its convolution, in place, for inference: the
     eval-mode outputs stay the same (up to float rounding) and every frame skips one pass over

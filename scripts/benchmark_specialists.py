@@ -10,6 +10,7 @@ says what is held equal). Needs the bench environment (README: Install).
     python scripts/benchmark_specialists.py --setting synthetic --checkpoint runs/<run>/best.pt --joint-cpu-s 3100
     python scripts/benchmark_specialists.py --setting synthetic --detection-only --out runs/specialists-det
     python scripts/benchmark_specialists.py --setting synthetic --reuse runs/specialists-det --out runs/specialists-act
+    python scripts/benchmark_specialists.py --setting synthetic --joint-override model=fast --reuse runs/specialists-act --out runs/specialists-fast
     python scripts/benchmark_specialists.py --quick --out /tmp/specialists-quick   # minutes: checks it runs, measures nothing
 """
 from __future__ import annotations
@@ -37,6 +38,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--reuse", type=Path, metavar="OUT",
                    help="take the specialists an earlier run trained (its --out; same setting and budget) instead of "
                         "training them again: e.g. the detector of a --detection-only run; the missing ones are trained")
+    p.add_argument("--joint-override", action="append", default=[], metavar="KEY=VALUE",
+                   help="an override of the joint network's training (repeatable): model=..., model.*, trainer.*, "
+                        "optimizer.*, loss.* (e.g. model=fast): the data, and so the specialists, stay the setting's")
     p.add_argument("--threads", type=int, default=2, help="CPU threads of every side's inference (default 2)")
     p.add_argument("--rounds", type=int, default=3, help="fps: each pipeline's best of this many rounds")
     p.add_argument("--quick", action="store_true", help="a tiny generated benchmark, a few training seconds per side: "
@@ -44,6 +48,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.threads < 1 or args.rounds < 1:
         p.error("--threads and --rounds must be at least 1")
+    joint_keys = ("model=", "model.", "trainer.", "optimizer.", "loss.")
+    bad = [o for o in args.joint_override if "=" not in o or not o.lstrip("+").startswith(joint_keys)]
+    if bad:
+        p.error(f"--joint-override {bad[0]!r}: only model=..., model.*, trainer.*, optimizer.* and loss.* keys "
+                "(KEY=VALUE): the data is the setting's, shared with the specialists")
+    if args.joint_override and args.checkpoint is not None:
+        p.error("--joint-override changes the joint network's training: it goes without --checkpoint")
     if (args.checkpoint is None) != (args.joint_cpu_s is None):
         p.error("--checkpoint and --joint-cpu-s go together")
     return args
@@ -58,6 +69,8 @@ def run(args):
         setting, budget, extra = SETTINGS[args.setting], None, {"rounds": args.rounds}
     if args.detection_only:
         setting = dataclasses.replace(setting, actions=False)
+    if args.joint_override:
+        setting = dataclasses.replace(setting, overrides=(*setting.overrides, *args.joint_override))
     report = run_benchmark(setting, args.out, checkpoint=args.checkpoint, joint_cpu_s=args.joint_cpu_s,
                            budget_s=budget, threads=args.threads, reuse=args.reuse, **extra)
     print(format_report(report))

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.device import torch_threads
 from common.io import atomic_path
 from data.formats.mot import MotRows, Tracks, tracks_from_rows
 from data.tubes import TubeSecond, crop_tube_frame, plan_tubes, second_of
@@ -235,21 +236,6 @@ class TrainedClassifier:
         return cls(model=model.eval(), **{**meta, "size": tuple(meta["size"])})
 
 
-@dataclass
-class _Threads:
-    """torch's intra-op thread count for a block, restored after: the caller's setting is theirs."""
-
-    threads: int | None
-
-    def __enter__(self):
-        self.before = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.before)
-
-
 def predict(classifier: TrainedClassifier, clips: np.ndarray | torch.Tensor, batch_size: int = 16) -> np.ndarray:
     """Action probabilities ``(B, K)`` of uint8 RGB clips ``(B, T, H, W, 3)``, in batches."""
     model = classifier.model
@@ -292,7 +278,7 @@ def train_classifier(kind: str, tubes: list[Tube], num_classes: int, *, budget_s
                                          generator=loader_rng, drop_last=len(tubes) > batch_size)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     # fork_rng: the seed decides the initial weights and dropout without touching the caller's RNG.
-    with _Threads(threads), torch.random.fork_rng(devices=[]):
+    with torch_threads(threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_classifier(kind, num_classes).to(device)
         result = TrainedClassifier(kind, model, num_classes, frames, (height, width), margin, 0, 0.0, 0.0, 0.0)
@@ -370,7 +356,7 @@ def label_tracks_timed(classifier: TrainedClassifier, sequence, tracks: MotRows,
         classify_s += time.perf_counter() - start
         found.update({(plan.track, plan.second): p for (plan, _), p in zip(batch, out)})
 
-    with _Threads(threads):
+    with torch_threads(threads):
         batch = []
         for item in _cut(sequence, plans, classifier.frames):
             batch.append(item)

@@ -243,8 +243,7 @@ def measure_fps(checkpoint: Path, detector, classifiers: dict, gt_seq, frames, i
     ``rounds``: the joint network + tracker + action head, and YOLO11n (its steady per-frame time:
     loading and the first call left out, as the joint network is loaded before its clock starts)
     + each tracker + each clip classifier once per track-second."""
-    import torch
-
+    from common.device import torch_threads
     from evaluation.specialists.actions import label_tracks
     from evaluation.specialists.detector import detect_sequence
     from tracking.pipeline import Pipeline, PipelineOptions
@@ -252,9 +251,7 @@ def measure_fps(checkpoint: Path, detector, classifiers: dict, gt_seq, frames, i
     seq = _sequence(gt_seq, frames)
     decoded = _DecodedFrames([seq.frame(i) for i in range(min(count, len(seq)))], seq.fps, gt_seq.name)
     n = len(decoded)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         joint = Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu"))
         best: dict[str, float] = {}
         for _ in range(rounds):
@@ -275,8 +272,6 @@ def measure_fps(checkpoint: Path, detector, classifiers: dict, gt_seq, frames, i
                     label_tracks(classifiers[kind], decoded, session.mot_rows(), fps=decoded.fps, threads=threads)
                 best[label] = max(best.get(label, 0.0), n / (detect_s + time.perf_counter() - start))
         return best
-    finally:
-        torch.set_num_threads(previous)
 
 
 TRAINED = "trained.json"  # what each trained specialist cost, written as soon as it is trained
@@ -296,8 +291,8 @@ def _record_trained(out_dir: Path, setting: Setting, budget: float, detector, cl
 
 def load_trained(folder: Path, setting: Setting, budget: float):
     """``(detector, {kind: classifier})`` trained by an earlier run of this benchmark in ``folder``
-    (its ``--out``), for the same setting and budget; an :class:`InputError` naming the file and
-    the mismatch otherwise. A run before ``trained.json`` existed is read from its ``report.json``
+    (its ``--out``), for the same setting and at least ``budget`` CPU seconds each; an
+    :class:`InputError` naming the file and the mismatch otherwise. A run before ``trained.json`` existed is read from its ``report.json``
     and ``yolo/`` folder (the detector only)."""
     import json
 
@@ -322,9 +317,9 @@ def load_trained(folder: Path, setting: Setting, budget: float):
         if record["setting"] != setting.name or record["experiment"] != setting.experiment:
             raise InputError(f"{path}: trained for setting {record['setting']} (experiment={record['experiment']}), "
                              f"not {setting.name} (experiment={setting.experiment})")
-        if not np.isclose(float(record["budget_s"]), budget, rtol=1e-6):
-            raise InputError(f"{path}: trained with a budget of {record['budget_s']} CPU s, not {budget:g}: "
-                             "the specialists must have the joint run's budget")
+        if float(record["budget_s"]) < budget * (1 - 1e-6):
+            raise InputError(f"{path}: trained with a budget of {record['budget_s']} CPU s, under this joint run's "
+                             f"{budget:g}: each specialist must have at least the joint network's budget")
         yolo = record["yolo11n"]
         weights = Path(yolo["weights"])
         if not weights.is_file():
@@ -343,14 +338,22 @@ def load_trained(folder: Path, setting: Setting, budget: float):
     return detector, classifiers
 
 
+def _recorded_budget(folder: Path) -> float:
+    """The specialists' budget of an earlier run (checked readable by :func:`load_trained`)."""
+    import json
+    path = folder / TRAINED if (folder / TRAINED).is_file() else folder / "report.json"
+    return float(json.loads(path.read_text())["budget_s"])
+
+
 def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = None, joint_cpu_s: float | None = None,
                   budget_s: float | None = None, threads: int = 2, rounds: int = 3, fps_frames: int = 100,
                   reuse: Path | None = None, log=None) -> Report:
     """Trains (or takes) the joint network and the specialists of ``setting`` and scores them;
     writes ``report.json`` and ``report.md`` to ``out_dir`` and returns the report. ``budget_s``
     replaces the specialists' budget (the joint run's CPU seconds) for a quick check only.
-    ``reuse``: an earlier run's ``--out`` whose trained specialists (same setting and budget) are
-    taken instead of trained again; the missing ones are trained."""
+    ``reuse``: an earlier run's ``--out`` whose trained specialists (same setting, at least this
+    budget) are taken instead of trained again; the missing ones are trained with the earlier
+    run's budget, so that all of them had the same."""
     from common.io import check_output_path
     from evaluation.protocol import find_gt_sequences, find_label_map
     from evaluation.specialists.actions import KINDS, cut_tubes, train_classifier
@@ -375,10 +378,12 @@ def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = 
             raise InputError("--checkpoint needs --joint-cpu-s: the CPU seconds its training took (the specialists' budget)")
         joint = Budget(joint_cpu_s, float("nan"))
     budget = joint.cpu_seconds if budget_s is None else budget_s
-    report = Report(budget_s=budget)
     train_seqs, val_seqs, label_map = training_data(cfg)
 
     detector, classifiers = load_trained(reuse, setting, budget) if reuse is not None else (None, {})
+    if reuse is not None:
+        budget = _recorded_budget(reuse)
+    report = Report(budget_s=budget)
     if detector is None:
         log(f"YOLO11n: {budget:.0f} s on {len(train_seqs)} training sequences")
         dataset = write_yolo_dataset(train_seqs, val_seqs, out_dir / "yolo_data")

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from common.boxes import clip_xyxy, xyxy_to_tlwh
+from common.device import torch_threads
 from common.errors import InputError
 from common.io import atomic_write_text
 from data.formats.mot import PEDESTRIAN, MotRows
@@ -248,31 +249,29 @@ def detect_sequence(weights: str | os.PathLike, sequence: Sequence | Iterable[np
         raise InputError(f"{weights}: detector weights not found")
     os.environ.setdefault("YOLO_OFFLINE", "1")  # before ultralytics is first imported: it reads it then
     try:
-        import torch
         import ultralytics.utils.torch_utils as torch_utils
         from ultralytics import YOLO
     except ImportError as exc:
         raise InputError(f"the detector specialist needs ultralytics ({exc.name} is not installed): {INSTALL}") from exc
     frames = (sequence.frame(i) for i in range(len(sequence))) if isinstance(sequence, Sequence) else iter(sequence)
     model = YOLO(weights, task="detect")
-    threads_before, saved = torch.get_num_threads(), torch_utils.NUM_THREADS
+    saved = torch_utils.NUM_THREADS  # ultralytics' own thread setting, read by its predictor
     parts, times = [], []
     try:
         torch_utils.NUM_THREADS = threads
-        torch.set_num_threads(threads)
-        for n, frame in enumerate(frames, start=1):
-            start = time.perf_counter()
-            result = model.predict(frame, imgsz=[height, width], conf=conf, iou=iou, max_det=max_det, device="cpu",
-                                   rect=False, verbose=False)[0]
-            times.append(time.perf_counter() - start)
-            boxes = result.boxes.xyxy.cpu().numpy().astype(np.float64)
-            scores = result.boxes.conf.cpu().numpy().astype(np.float64)
-            k = len(scores)
-            parts.append(MotRows(np.full(k, n), np.full(k, -1), boxes.reshape(-1, 4), scores,
-                                 np.full(k, PEDESTRIAN), np.ones(k)))
+        with torch_threads(threads):
+            for n, frame in enumerate(frames, start=1):
+                start = time.perf_counter()
+                result = model.predict(frame, imgsz=[height, width], conf=conf, iou=iou, max_det=max_det, device="cpu",
+                                       rect=False, verbose=False)[0]
+                times.append(time.perf_counter() - start)
+                boxes = result.boxes.xyxy.cpu().numpy().astype(np.float64)
+                scores = result.boxes.conf.cpu().numpy().astype(np.float64)
+                k = len(scores)
+                parts.append(MotRows(np.full(k, n), np.full(k, -1), boxes.reshape(-1, 4), scores,
+                                     np.full(k, PEDESTRIAN), np.ones(k)))
     finally:
         torch_utils.NUM_THREADS = saved
-        torch.set_num_threads(threads_before)
     steady = times[1:] or times  # the first call builds the predictor and fuses the model
     return SequenceDetections(MotRows.concat(parts), float(np.mean(steady)) if steady else 0.0, len(times))
 

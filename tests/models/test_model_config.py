@@ -2,6 +2,7 @@
 looked up or called by name."""
 import base64
 import pickle
+import re
 
 import pytest
 import torch
@@ -33,6 +34,7 @@ def test_presets_come_from_the_yaml_files_and_round_trip():
     ({"fpn_channels": True}, "model.fpn_channels: expected an integer, got True"),
     ({"temporal": {"d_model": 96, "num_layers": 2, "num_heads": 5, "ff_mult": 2}}, "not a multiple of num_heads"),
     ({"widht": 3}, "model: unknown key 'widht'"),
+    ({"activation": "gelu"}, "model.activation: expected one of 'silu', 'relu', got 'gelu'"),
     ({"temporal": {"d_model": 96, "num_layers": 2, "num_heads": 4, "ff_mult": 2, "pool": 0}}, "temporal sizes must be positive"),
 ])
 def test_bad_model_configs_are_one_line_errors(change, message):
@@ -40,6 +42,37 @@ def test_bad_model_configs_are_one_line_errors(change, message):
     with pytest.raises(InputError) as info:
         ModelConfig.from_mapping(data)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_activation_follows_every_convolution_and_old_configs_keep_silu():
+    relu = model_preset("fast+activation=relu")
+    assert relu.activation == "relu" and relu.variant == "fast" and model_preset("fast").activation == "silu"
+    silu_net, relu_net = MotActionNet.from_config(model_preset("fast")), MotActionNet.from_config(relu)
+    # The same parameters (a SiLU checkpoint's tensors load into the ReLU network and back) ...
+    assert {k: v.shape for k, v in silu_net.state_dict().items()} == {k: v.shape for k, v in relu_net.state_dict().items()}
+    # ... and a ReLU after every convolution, where the SiLU network has its SiLU; the MLPs on
+    # pooled boxes (ReID projection, action head) keep SiLU in both.
+    for (name, a), (_, b) in zip(silu_net.named_modules(), relu_net.named_modules()):
+        per_box = name.startswith(("action_head", "reid_head.project"))
+        if isinstance(a, torch.nn.SiLU):
+            assert isinstance(b, torch.nn.SiLU if per_box else torch.nn.ReLU), name
+    assert sum(isinstance(m, torch.nn.ReLU) for m in relu_net.modules()) == 50
+    # A checkpoint written before the option existed has no activation key: it was SiLU.
+    old = model_preset("fast").to_dict()
+    del old["activation"]
+    assert ModelConfig.from_mapping(old).activation == "silu"
+
+
+@pytest.mark.parametrize("variant, message", [
+    ("fast+activation", "write overrides as +key=value"),
+    ("fast+nokey=1", "model fast+nokey=1: unknown key 'nokey'"),
+    ("fast+activation=gelu", "model fast+activation=gelu.activation: expected one of 'silu', 'relu'"),
+    ("slow", "unknown model variant 'slow'"),
+])
+def test_variant_overrides_are_checked(variant, message):
+    with pytest.raises((ValueError, InputError), match=re.escape(message)):
+        model_preset(variant)
+    assert model_preset("tiny+temporal.pool=2+head_kernel=5").temporal.pool == 2
 
 
 def _checkpoint(path, model_config: dict, **extra):
