@@ -35,7 +35,8 @@ from common.errors import InputError
 
 TRACKERS = ("bytetrack", "botsort", "mot-action")
 METRICS = (("MOTA", "mota"), ("IDF1", "idf1"), ("HOTA", "HOTA"), ("AP50", "det_AP50"),
-           ("act fmAP", "action_frame_mAP"), ("id-act acc", "id_action_acc"))
+           ("act fmAP", "action_frame_mAP"), ("id-act acc", "id_action_acc"), ("vmAP@0.5", "video_mAP@0.5"),
+           ("HOTA-act", "HOTA_act"))
 
 
 @dataclass(frozen=True)

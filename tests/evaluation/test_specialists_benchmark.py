@@ -24,7 +24,8 @@ def test_quick_benchmark_scores_every_pipeline(tmp_path):
                                            for c in ("r3d_18", "cnn_lstm")}
     assert set(rows) == expected
     for name, row in rows.items():
-        for key in ("mota", "idf1", "HOTA", "det_AP50", "action_frame_mAP", "id_action_acc"):
+        for key in ("mota", "idf1", "HOTA", "det_AP50", "action_frame_mAP", "id_action_acc", "video_mAP@0.5",
+                    "HOTA_act"):
             value = row[key]
             assert math.isfinite(value) and (-1e6 < value <= 100 if key == "mota" else 0 <= value <= 100), (name, key, value)
         assert row["fps"] > 0 and row["train_cpu_min"] > 0
