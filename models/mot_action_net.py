@@ -103,21 +103,20 @@ class MotActionNet(nn.Module):
     def from_config(cls, config: ModelConfig, extra_heads: Mapping[str, nn.Module] | None = None) -> "MotActionNet":
         """The network of a checked :class:`ModelConfig` (random weights), with ``extra_heads``."""
         c = config
-        conv_parts = (CSPBackbone(widths=c.widths, depths=c.depths),
-                      FPN(c.widths[2:], out_channels=c.fpn_channels, separable=c.fpn_separable),
-                      DetectionHead(c.fpn_channels, num_classes=c.num_classes, tower_depth=c.head_depth,
-                                    tower=c.head_tower, tower_kernel=c.head_kernel, score=c.det_score,
-                                    nms=c.det_nms, soft_sigma=c.det_soft_sigma),
-                      ReIDHead(c.fpn_channels, channels=c.reid.channels, dim=c.reid.dim, separable=c.reid.separable))
-        backbone, fpn, detection_head, reid_head = (set_conv_activation(part, c.activation) for part in conv_parts)
+        act = c.activation
+        # Built in this order so that a seed gives the same initial values as before the option.
         return cls(
-            backbone=backbone,
+            backbone=set_conv_activation(CSPBackbone(widths=c.widths, depths=c.depths), act),
             temporal=TemporalEncoder(c.widths[4], d_model=c.temporal.d_model, num_layers=c.temporal.num_layers,
                                      num_heads=c.temporal.num_heads, ff_mult=c.temporal.ff_mult, causal=c.temporal.causal,
                                      pool=c.temporal.pool),
-            fpn=fpn,
-            detection_head=detection_head,
-            reid_head=reid_head,
+            fpn=set_conv_activation(FPN(c.widths[2:], out_channels=c.fpn_channels, separable=c.fpn_separable), act),
+            detection_head=set_conv_activation(
+                DetectionHead(c.fpn_channels, num_classes=c.num_classes, tower_depth=c.head_depth, tower=c.head_tower,
+                              tower_kernel=c.head_kernel, score=c.det_score, nms=c.det_nms, soft_sigma=c.det_soft_sigma),
+                act),
+            reid_head=set_conv_activation(
+                ReIDHead(c.fpn_channels, channels=c.reid.channels, dim=c.reid.dim, separable=c.reid.separable), act),
             action_head=ActionHead(c.fpn_channels, c.num_actions, hidden=c.action.hidden,
                                    bidirectional=c.action.bidirectional),
             extra_heads=extra_heads)

@@ -45,9 +45,9 @@ def test_bad_model_configs_are_one_line_errors(change, message):
 
 
 def test_the_activation_follows_every_convolution_and_old_configs_keep_silu():
-    relu = model_preset("fast+activation=relu")
-    assert relu.activation == "relu" and relu.variant == "fast" and model_preset("fast").activation == "silu"
-    silu_net, relu_net = MotActionNet.from_config(model_preset("fast")), MotActionNet.from_config(relu)
+    relu, silu = model_preset("fast"), model_preset("fast+activation=silu")  # fast.yaml: relu
+    assert relu.activation == "relu" and silu.variant == "fast" and model_preset("tiny").activation == "silu"
+    silu_net, relu_net = MotActionNet.from_config(silu), MotActionNet.from_config(relu)
     # The same parameters (a SiLU checkpoint's tensors load into the ReLU network and back) ...
     assert {k: v.shape for k, v in silu_net.state_dict().items()} == {k: v.shape for k, v in relu_net.state_dict().items()}
     # ... and a ReLU after every convolution, where the SiLU network has its SiLU; the MLPs on
@@ -58,7 +58,7 @@ def test_the_activation_follows_every_convolution_and_old_configs_keep_silu():
             assert isinstance(b, torch.nn.SiLU if per_box else torch.nn.ReLU), name
     assert sum(isinstance(m, torch.nn.ReLU) for m in relu_net.modules()) == 50
     # A checkpoint written before the option existed has no activation key: it was SiLU.
-    old = model_preset("fast").to_dict()
+    old = relu.to_dict()
     del old["activation"]
     assert ModelConfig.from_mapping(old).activation == "silu"
 

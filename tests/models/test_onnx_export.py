@@ -1,6 +1,6 @@
 """The exported graphs equal the PyTorch streaming step (random He-initialised weights, so a wrong
 wiring fails) at three input sizes (one with odd C5 sides, which fast's pooled temporal tokens
-cover partly) and 0, 1 and 5 tubes, for tiny, fast and fast with ReLU; the ONNX Runtime engine tracks like the
+cover partly) and 0, 1 and 5 tubes, for tiny, fast (ReLU) and fast with SiLU; the ONNX Runtime engine tracks like the
 eager one; a file from another checkpoint or input size is refused in one line."""
 import copy
 
@@ -24,7 +24,7 @@ from tracking.tracker import Tracker  # noqa: E402
 SPEC = InferenceSpec(("a", "b", "c"), (128, 192), 4, 2)
 
 
-@pytest.fixture(scope="module", params=["tiny", "fast", "fast+activation=relu"])
+@pytest.fixture(scope="module", params=["tiny", "fast", "fast+activation=silu"])
 def exported(request, tmp_path_factory):
     torch.manual_seed(0)
     config = model_preset(request.param, num_actions=3)
