@@ -291,10 +291,11 @@ def _record_trained(out_dir: Path, setting: Setting, budget: float, detector, cl
 
 
 def load_trained(folder: Path, setting: Setting, budget: float):
-    """``(detector, {kind: classifier})`` trained by an earlier run of this benchmark in ``folder``
-    (its ``--out``), for the same setting and at least ``budget`` CPU seconds each; an
-    :class:`InputError` naming the file and the mismatch otherwise. A run before ``trained.json`` existed is read from its ``report.json``
-    and ``yolo/`` folder (the detector only)."""
+    """``(detector, {kind: classifier}, budget)`` trained by an earlier run of this benchmark in ``folder``
+    (its ``--out``), for the same setting and at least ``budget`` CPU seconds each, with the
+    budget they had; an :class:`InputError` naming the file and the mismatch otherwise. A run
+    before ``trained.json`` existed is read from its ``report.json`` and ``yolo/`` folder (the
+    detector only)."""
     import json
 
     from evaluation.specialists.actions import TrainedClassifier
@@ -332,18 +333,12 @@ def load_trained(folder: Path, setting: Setting, budget: float):
             if not Path(file).is_file():
                 raise InputError(f"{path}: the {kind} classifier's file {file} is missing")
             classifiers[kind] = TrainedClassifier.load(file)
+        recorded_budget = float(record["budget_s"])
     except InputError:
         raise
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
         raise InputError(f"{path}: not a readable record of trained specialists ({type(error).__name__}: {error})") from None
-    return detector, classifiers
-
-
-def _recorded_budget(folder: Path) -> float:
-    """The specialists' budget of an earlier run (checked readable by :func:`load_trained`)."""
-    import json
-    path = folder / TRAINED if (folder / TRAINED).is_file() else folder / "report.json"
-    return float(json.loads(path.read_text())["budget_s"])
+    return detector, classifiers, recorded_budget
 
 
 def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = None, joint_cpu_s: float | None = None,
@@ -381,9 +376,9 @@ def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = 
     budget = joint.cpu_seconds if budget_s is None else budget_s
     train_seqs, val_seqs, label_map = training_data(cfg)
 
-    detector, classifiers = load_trained(reuse, setting, budget) if reuse is not None else (None, {})
-    if reuse is not None:
-        budget = _recorded_budget(reuse)
+    detector, classifiers = None, {}
+    if reuse is not None:  # the missing specialists get the same budget as the taken ones
+        detector, classifiers, budget = load_trained(reuse, setting, budget)
     report = Report(budget_s=budget)
     if detector is None:
         log(f"YOLO11n: {budget:.0f} s on {len(train_seqs)} training sequences")

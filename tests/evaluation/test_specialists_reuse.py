@@ -36,7 +36,8 @@ def run(tmp_path):
 
 def test_the_record_reads_back_into_the_same_specialists(run):
     out, detector, classifier = run
-    got, classifiers = load_trained(out, SYNTHETIC, 4011.0)
+    got, classifiers, budget = load_trained(out, SYNTHETIC, 4011.0)
+    assert budget == 4011.0
     assert got.weights == detector.weights.resolve() and got.cpu_seconds == 3862.0 and got.epochs == 5
     assert set(classifiers) == {"cnn_lstm"} and classifiers["cnn_lstm"].steps == 7
     clips = np.random.default_rng(0).integers(0, 255, (2, 4, 24, 16, 3), dtype=np.uint8)
@@ -52,13 +53,13 @@ def test_a_detection_only_report_gives_its_detector(tmp_path):
         "setting": "synthetic", "experiment": "synthetic_30min", "budget_s": 4011.0,
         "training": {"joint": {"cpu_s": 4011.0}, "yolo11n": {"cpu_s": 3861.6, "wall_s": 2661.4, "epochs": 5}},
         "rows": {}}))
-    detector, classifiers = load_trained(out, SYNTHETIC, 4011.0)
+    detector, classifiers, _ = load_trained(out, SYNTHETIC, 4011.0)
     assert detector.weights == weights and detector.cpu_seconds == 3861.6 and classifiers == {}
 
 
 def test_a_smaller_budget_or_another_setting_is_refused(run):
     out, _, _ = run
-    load_trained(out, SYNTHETIC, 3000.0)  # a cheaper joint run: the specialists had more than its budget
+    assert load_trained(out, SYNTHETIC, 3000.0)[2] == 4011.0  # a cheaper joint run: the specialists had more
     with pytest.raises(InputError, match=rf"{TRAINED}: trained with a budget of 4011.0 CPU s, under this joint "
                                          r"run's 5000: each specialist must have at least"):
         load_trained(out, SYNTHETIC, 5000.0)
