@@ -15,6 +15,18 @@ def id_colour(track_id: int) -> tuple[int, int, int]:
     return int(b * 255), int(g * 255), int(r * 255)
 
 
+def draw_label(image: np.ndarray, text: str, top_left: tuple[int, int], background, foreground,
+               font_scale: float, pad: tuple[int, int] = (0, 0)) -> int:
+    """``text`` on a filled ``background`` box whose top-left corner is ``top_left``, in place,
+    with ``pad`` (x, y) pixels around it; returns the box's height (to stack labels)."""
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+    (x, y), (px, py) = top_left, pad
+    height = th + base + 2 * py
+    cv2.rectangle(image, (x, y), (x + tw + 2 * px, y + height), background, -1)
+    cv2.putText(image, text, (x + px, y + py + th), cv2.FONT_HERSHEY_SIMPLEX, font_scale, foreground, 1, cv2.LINE_AA)
+    return height
+
+
 def draw_tracks(image: np.ndarray, boxes: np.ndarray, track_ids=None, captions=None,
                 trails: dict | None = None, thickness: int = 1, font_scale: float = 0.35) -> np.ndarray:
     """Draw ``(N, 4)`` xyxy pixel boxes on a copy of a BGR ``image``.
@@ -31,10 +43,9 @@ def draw_tracks(image: np.ndarray, boxes: np.ndarray, track_ids=None, captions=N
         cv2.rectangle(out, p1, p2, colour, thickness, cv2.LINE_AA)
         text = " ".join(s for s in (str(tid) if tid is not None else "", captions[i] if captions else "") if s)
         if text:
-            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
-            ty = max(p1[1], th + base)
-            cv2.rectangle(out, (p1[0], ty - th - base), (p1[0] + tw, ty), colour, -1)
-            cv2.putText(out, text, (p1[0], ty - base), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
+            (_, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+            top = max(p1[1], th + base) - th - base  # above the box, inside the image
+            draw_label(out, text, (p1[0], top), colour, (0, 0, 0), font_scale)
     for tid, points in (trails or {}).items():
         pts = np.asarray(points, dtype=np.int32).reshape(-1, 1, 2)
         if len(pts) > 1:

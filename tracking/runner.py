@@ -165,7 +165,7 @@ class Player:
     def _render(self) -> None:
         """The frame with its number, the processing rate and the speed (or "paused"), on a copy:
         the annotated video is written without them."""
-        import cv2
+        from common.drawing import draw_label
         image = self._image.copy()
         rate = self.processing_fps
         lines = [f"frame {self._number}" + (f"/{self.total}" if self.total else "")
@@ -174,10 +174,7 @@ class Player:
         scale = 0.6 if image.shape[0] > 400 else 0.35
         y = 0
         for line in lines:
-            (w, h), base = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-            cv2.rectangle(image, (0, y), (w + 6, y + h + base + 4), (0, 0, 0), -1)
-            cv2.putText(image, line, (3, y + h + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
-            y += h + base + 4
+            y += draw_label(image, line, (0, y), (0, 0, 0), (255, 255, 255), scale, pad=(3, 2))
         self.window.show(image)
 
 
