@@ -57,19 +57,20 @@ def main() -> None:
             user = body["messages"][-1]["content"]
             prompt = next(c["text"] for c in user if c["type"] == "text")
             videos = [c["video_url"]["url"] for c in user if c["type"] == "video_url"]
-            with lock:
-                served[0] += 1
-                status = 503 if served[0] <= args.fail_first else 200
             # The question: its text and its frames (tracks share the text of a second).
-            record = {"question": hashlib.sha1((prompt + "".join(videos)).encode()).hexdigest(), "status": status,
+            record = {"question": hashlib.sha1((prompt + "".join(videos)).encode()).hexdigest(),
                       "max_tokens": body.get("max_tokens"), "response_format": body.get("response_format", {}).get("type"),
                       "video_prefix": videos[0][:23] if videos else None,
                       "frames": len(videos[0].split(",")) - 1 if videos else 0,
                       "media": body.get("media_io_kwargs"), "reask": "could not be read" in prompt}
+            # Counting and logging under one lock keeps the log in the order the statuses were given
+            # (with two in flight, a later 200 could otherwise be logged before an earlier 503).
+            with lock, open(args.log, "a") as fh:
+                served[0] += 1
+                status = record["status"] = 503 if served[0] <= args.fail_first else 200
+                fh.write(json.dumps(record) + "\n")
             if args.slow and args.slow[0] in prompt:
                 time.sleep(float(args.slow[1]))
-            with lock, open(args.log, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
             if status != 200:
                 self._reply(status, {"error": {"message": "the model is loading", "type": "server_error"}})
                 return
