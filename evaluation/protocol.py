@@ -300,25 +300,37 @@ def restrict(seq: GtSequence, result: SequenceResult | None, first: int, last: i
 
 
 # ---------------------------------------------------------------------------------- scoring
-def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult], label_map) -> dict:
-    from evaluation.action_detection import gt_tubes_from_identities, tubes_from_tracks
-    from evaluation.action_hota import action_hota
-    from evaluation.action_metrics import frame_map, identity_action_score
-    from evaluation.detection_metrics import coco_ap
-    from evaluation.mot_metrics import (DISTRACTOR_CLASSES, clear_identity_metrics, hota_metrics, identity_assignment,
-                                        preprocess_sequence)
-
-    names = sorted(results)
+def preprocessed(sequences: dict[str, GtSequence], results: dict[str, SequenceResult]) -> dict:
+    """``{name: SequenceFrames}``: each result matched frame by frame to its ground truth."""
+    from evaluation.mot_metrics import preprocess_sequence
     frames = {}
-    for name in names:
+    for name in sorted(results):
         seq, res = sequences[name], results[name]
         try:
             frames[name] = preprocess_sequence(name, seq.gt, res.rows, seq.num_frames, seq.class_aware)
         except ValueError as exc:
             raise FormatError(res.source, str(exc)) from None
-    clear = clear_identity_metrics([frames[n] for n in names])
-    hota = hota_metrics([frames[n] for n in names])
-    table = {n: {**clear[n], **hota[n]} for n in names + ["COMBINED"]}
+    return frames
+
+
+def tracking_table(frames: list) -> dict[str, dict[str, float]]:
+    """CLEAR MOT, identity and HOTA metrics per sequence and ``"COMBINED"`` of preprocessed
+    sequences (:func:`preprocessed`)."""
+    from evaluation.mot_metrics import clear_identity_metrics, hota_metrics
+    clear, hota = clear_identity_metrics(frames), hota_metrics(frames)
+    return {n: {**clear[n], **hota[n]} for n in [f.name for f in frames] + ["COMBINED"]}
+
+
+def evaluate(sequences: dict[str, GtSequence], results: dict[str, SequenceResult], label_map) -> dict:
+    from evaluation.action_detection import gt_tubes_from_identities, tubes_from_tracks
+    from evaluation.action_hota import action_hota
+    from evaluation.action_metrics import frame_map, identity_action_score
+    from evaluation.detection_metrics import coco_ap
+    from evaluation.mot_metrics import DISTRACTOR_CLASSES, identity_assignment
+
+    names = sorted(results)
+    frames = preprocessed(sequences, results)
+    table = tracking_table([frames[n] for n in names])
 
     # Detection AP: people are the positives; zero-marked and distractor boxes are COCO "crowd" (ignored).
     det_preds, det_gts, per_seq_det = [], [], {}

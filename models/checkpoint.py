@@ -18,6 +18,7 @@ from common.schema import from_mapping
 from models.config import ModelConfig
 
 FORMAT = "mot-action-checkpoint/1"
+TRACKER_SETTINGS = "tracker_settings"  # {high_score, new_track_score, report_observation, chosen_on}: evaluation.calibration
 
 
 def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
@@ -78,12 +79,23 @@ class InferenceSpec:
     input_size: tuple[int, int]  # (H, W) of the network input
     clip_len: int  # frames per clip the temporal encoder and the action head were trained on
     stride: int  # frame step inside a clip
+    # The tracker's high_score, new_track_score and report_observation chosen for this network on a
+    # validation split (scripts/calibrate_tracker.py), and what chose them; None: the tracker's defaults.
+    track_high: float | None = None
+    track_new: float | None = None
+    track_report_observation: bool | None = None
+    tracker_chosen_on: str | None = None
 
     def check(self) -> None:
         if any(v < 32 or v % 32 for v in self.input_size):
             raise ValueError(f"input_size must be two multiples of 32, got {list(self.input_size)}")
         if self.clip_len < 1 or self.stride < 1:
             raise ValueError(f"clip_len and stride must be positive, got {self.clip_len}, {self.stride}")
+        if (self.track_high is None) != (self.track_new is None):
+            raise ValueError(f"{TRACKER_SETTINGS}: needs both high_score and new_track_score")
+        for value in (self.track_high, self.track_new):
+            if value is not None and not 0 <= value <= 1:
+                raise ValueError(f"{TRACKER_SETTINGS}: scores must be in [0, 1], got {value}")
 
 
 def read_inference_spec(path: str | os.PathLike, state: dict | None = None) -> tuple[ModelConfig, InferenceSpec]:
@@ -94,8 +106,15 @@ def read_inference_spec(path: str | os.PathLike, state: dict | None = None) -> t
     if missing:
         raise InputError(f"{path}: checkpoint lacks {', '.join(missing)} (not written by run_trainer.py?)")
     config = ModelConfig.from_mapping(state["model_config"], f"{path}: model_config")
+    tracker = state.get(TRACKER_SETTINGS) or {}
+    if not isinstance(tracker, dict):
+        raise InputError(f"{path}: {TRACKER_SETTINGS}: expected a mapping, got {type(tracker).__name__}")
     spec = from_mapping(InferenceSpec, {"action_names": state["action_names"], "input_size": state["input_size"],
-                                        "clip_len": state.get("clip_len", 8), "stride": state.get("stride", 2)},
+                                        "clip_len": state.get("clip_len", 8), "stride": state.get("stride", 2),
+                                        "track_high": tracker.get("high_score"),
+                                        "track_new": tracker.get("new_track_score"),
+                                        "track_report_observation": tracker.get("report_observation"),
+                                        "tracker_chosen_on": tracker.get("chosen_on")},
                         f"{path}")
     if len(spec.action_names) != config.num_actions:
         raise InputError(f"{path}: {len(spec.action_names)} action names for a model with {config.num_actions} actions")

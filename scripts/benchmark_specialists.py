@@ -41,6 +41,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--joint-override", action="append", default=[], metavar="KEY=VALUE",
                    help="an override of the joint network's training (repeatable): model=..., model.*, trainer.*, "
                         "optimizer.*, loss.* (e.g. model=fast): the data, and so the specialists, stay the setting's")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="every tracker with its default settings, instead of each pipeline's chosen by HOTA on the "
+                        "setting's validation sequences (the synthetic val split; PETS09 has none apart from its "
+                        "scored frames, so there it is always off)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads of every side's inference (default 2)")
     p.add_argument("--rounds", type=int, default=3, help="fps: each pipeline's best of this many rounds")
     p.add_argument("--quick", action="store_true", help="a tiny generated benchmark, a few training seconds per side: "
@@ -72,7 +76,8 @@ def run(args):
     if args.joint_override:
         setting = dataclasses.replace(setting, overrides=(*setting.overrides, *args.joint_override))
     report = run_benchmark(setting, args.out, checkpoint=args.checkpoint, joint_cpu_s=args.joint_cpu_s,
-                           budget_s=budget, threads=args.threads, reuse=args.reuse, **extra)
+                           budget_s=budget, threads=args.threads, reuse=args.reuse,
+                           calibration=not args.no_calibration, **extra)
     print(format_report(report))
     print(f"wrote {args.out / 'report.md'} and {args.out / 'report.json'}")
     return report

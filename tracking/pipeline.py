@@ -19,7 +19,7 @@ defaults are :class:`TrackerConfig`'s.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,13 @@ RUNTIMES = ("torch", "onnxruntime")
 class PipelineOptions:
     """How a checkpoint is run: the tracker (``tracker_name``, registered in
     :mod:`tracking.trackers`) and its thresholds, the lowest detection score the network keeps
-    (``None``: the tracker's ``low_score``, the lowest it reads), precision and device."""
+    (``None``: the tracker's ``low_score``, the lowest it reads), precision and device.
+
+    ``checkpoint_thresholds``: a checkpoint that records tracker settings chosen on its
+    validation split (``scripts/calibrate_tracker.py``) has its ``high_score``,
+    ``new_track_score`` and ``report_observation`` replace ``tracker``'s; set it to False to run
+    ``tracker``'s as given (the command line does so when ``--track-high`` or ``--track-new`` is
+    given)."""
 
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     tracker_name: str = DEFAULT_TRACKER
@@ -46,9 +52,20 @@ class PipelineOptions:
     device: str = "auto"
     runtime: str = "torch"  # torch | onnxruntime (the graphs scripts/export.py wrote)
     onnx: str | None = None  # the exported model.onnx (default: the checkpoint's name with .onnx)
+    checkpoint_thresholds: bool = True
 
     def __post_init__(self):
         check_tracker_name(self.tracker_name)
+
+    def with_thresholds(self, spec) -> "PipelineOptions":
+        """These options with the checkpoint's calibrated thresholds (``spec``: its
+        :class:`~models.checkpoint.InferenceSpec`), where it has them and they are wanted."""
+        if not self.checkpoint_thresholds or spec.track_high is None:
+            return self
+        report = self.tracker.report_observation if spec.track_report_observation is None else spec.track_report_observation
+        tracker = replace(self.tracker, high_score=spec.track_high, new_track_score=spec.track_new,
+                          low_score=min(self.tracker.low_score, spec.track_high), report_observation=report)
+        return replace(self, tracker=tracker)
 
     @property
     def detection_threshold(self) -> float:
@@ -65,11 +82,13 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, network: bool = True
     parser.add_argument("--conf-threshold", type=float,
                         help=f"lowest detection score kept and tracked (default: the tracker's low_score, "
                              f"{defaults.low_score}; its second stage uses low scores)")
-    parser.add_argument("--track-high", type=float, default=defaults.high_score,
+    calibrated = "the checkpoint's, when scripts/calibrate_tracker.py recorded them, else " if network else ""
+    parser.add_argument("--track-high", type=float,
                         help="detections at or above this score drive the first association stage "
-                             f"(ByteTrack's high threshold; default {defaults.high_score})")
-    parser.add_argument("--track-new", type=float, default=defaults.new_track_score,
-                        help=f"a new track needs a detection at or above this score (default {defaults.new_track_score})")
+                             f"(ByteTrack's high threshold; default: {calibrated}{defaults.high_score})")
+    parser.add_argument("--track-new", type=float,
+                        help=f"a new track needs a detection at or above this score (default: {calibrated}"
+                             f"{defaults.new_track_score})")
     if network:
         parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
         parser.add_argument("--runtime", choices=RUNTIMES, default="torch",
@@ -96,10 +115,13 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
         value = getattr(args, flag, None)
         if value is not None and not 0 <= value <= 1:
             raise InputError(f"--{flag.replace('_', '-')} must be in [0, 1], got {value}")
-    high = args.track_high
+    defaults = TrackerConfig()
+    given = [getattr(args, flag, None) for flag in ("track_high", "track_new")]
+    high = defaults.high_score if given[0] is None else given[0]
+    new = defaults.new_track_score if given[1] is None else given[1]
     conf = args.conf_threshold
-    low = TrackerConfig().low_score if conf is None else conf
-    tracker = TrackerConfig(high_score=high, new_track_score=args.track_new, low_score=min(low, high))
+    low = defaults.low_score if conf is None else conf
+    tracker = TrackerConfig(high_score=high, new_track_score=new, low_score=min(low, high))
     runtime = getattr(args, "runtime", "torch")
     if getattr(args, "onnx", None) and runtime != "onnxruntime":
         raise InputError("--onnx is read by --runtime onnxruntime")
@@ -107,7 +129,8 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
         raise InputError("--runtime onnxruntime runs the exported fp32 graphs: drop --precision")
     return PipelineOptions(tracker=tracker, tracker_name=getattr(args, "tracker", DEFAULT_TRACKER), conf_threshold=conf,
                            precision=getattr(args, "precision", "fp32"), device=getattr(args, "device", "auto"),
-                           runtime=runtime, onnx=getattr(args, "onnx", None))
+                           runtime=runtime, onnx=getattr(args, "onnx", None),
+                           checkpoint_thresholds=all(value is None for value in given))
 
 
 StepResult = FrameResult  # what Session.step returns is what the engine returns
@@ -128,9 +151,10 @@ class Session:
         self.name, self.fps, self.width, self.height = name, fps, width, height
 
     def step(self, index: int, timestamp: float, frame: np.ndarray | None = None,
-             detections: tuple[np.ndarray, np.ndarray] | None = None) -> FrameResult:
+             detections: tuple | None = None) -> FrameResult:
         """Frame ``index`` (0-based) at ``timestamp`` seconds: run the network on ``frame``, or the
-        tracker on ``detections`` ``(boxes (D, 4) xyxy, scores (D,))`` when the pipeline has no network."""
+        tracker on ``detections`` ``(boxes (D, 4) xyxy, scores (D,))``, or ``(boxes, scores,
+        embeddings (D, E))``, when the pipeline has no network."""
         if self.engine is not None:
             if frame is None:
                 raise ValueError("this pipeline runs a network: give the frame")
@@ -138,8 +162,8 @@ class Session:
         else:
             if detections is None:
                 raise ValueError("this pipeline tracks given detections: give them")
-            boxes, scores = detections
-            tracks = self.tracker.update(boxes, scores, None, timestamp)
+            boxes, scores, embeddings = (*detections, None)[:3]
+            tracks = self.tracker.update(boxes, scores, embeddings, timestamp)
             result = FrameResult(index, timestamp, tracks, np.asarray(boxes), np.asarray(scores))
         self.recorder.add(index, timestamp, result.tracks)
         return result
@@ -186,7 +210,7 @@ class Pipeline:
         sources = {Path(path): "the checkpoint"}
         if not onnx_runtime:
             model, _, spec = load_model_from_checkpoint(path, device)
-            return cls(options=options, model=model, spec=spec, device=device, sources=sources)
+            return cls(options=options.with_thresholds(spec), model=model, spec=spec, device=device, sources=sources)
         from models.onnx_export import graph_paths
         from models.onnx_runtime import OnnxStreamingModel
         if device.type != "cpu":
@@ -197,7 +221,7 @@ class Pipeline:
             raise InputError(f"{onnx}: no exported model (scripts/export.py --checkpoint {path} --out {onnx})")
         model = OnnxStreamingModel(onnx, checkpoint=path, input_size=spec.input_size)
         sources.update({p: "the exported ONNX model" for p in graph_paths(onnx).values()})
-        return cls(options=options, model=model, spec=spec, device=device, sources=sources)
+        return cls(options=options.with_thresholds(spec), model=model, spec=spec, device=device, sources=sources)
 
     @classmethod
     def tracker_only(cls, options: PipelineOptions | None = None) -> "Pipeline":
@@ -210,8 +234,11 @@ class Pipeline:
         names = list(self.spec.action_names) if self.spec is not None else []
         return names if len(names) > 1 else []
 
-    def start(self, *, fps: float, name: str = "video", width: int = 0, height: int = 0) -> Session:
-        tracker = build_tracker(self.options.tracker_name, config=self.options.tracker, fps=fps)
+    def start(self, *, fps: float, name: str = "video", width: int = 0, height: int = 0,
+              tracker: MultiObjectTracker | None = None) -> Session:
+        """A session for one video; ``tracker``: a built tracker to run instead of the options' one."""
+        if tracker is None:
+            tracker = build_tracker(self.options.tracker_name, config=self.options.tracker, fps=fps)
         engine = None
         if self.model is not None:
             from tracking.streaming import StreamingEngine

@@ -96,7 +96,11 @@ class TrackerConfig:
     track is kept; ``min_hits`` matches confirm a track; ``embedding_ema`` and ``action_smoothing``
     (chosen on the synthetic val split) are the EMA factors of the appearance and action;
     ``history`` boxes are kept per track for action tubes; ``observation_recovery`` enables the
-    OC-SORT steps; ``gate`` bounds the squared Mahalanobis distance of a match. ``min_hits`` and
+    OC-SORT steps; ``gate`` bounds the squared Mahalanobis distance of a match;
+    ``report_observation``: a track observed this frame reports the matched detection's box
+    instead of the Kalman estimate (only what is reported changes, not the association: the
+    estimate localises noisy public detections better, the matched box a precise detector's;
+    ``scripts/calibrate_tracker.py`` chooses it per network). ``min_hits`` and
     ``lost_buffer_s`` were chosen on PETS09-S2L1 frames 1-430 and the two TUD sequences with their
     public detections, and checked on PETS09 frames 431-530 (scripts/benchmark_tracking.py).
     """
@@ -116,6 +120,7 @@ class TrackerConfig:
     action_smoothing: float = 0.4
     history: int = 16
     observation_recovery: bool = True
+    report_observation: bool = False
     gate: float = CHI2_95_4DOF * 4
 
     def check(self) -> None:
@@ -233,6 +238,8 @@ class Tracker:
                 t.state = TrackState.REMOVED
         for t, box in zip(self.tracks, boxes_of_states(self._x), strict=True):  # removed ones too: their last estimate
             t.box = box
+            if self.report_observation and t.updated_this_frame:
+                t.box = t.last_observation.copy()
         self._drop_removed()
         return [t for t in self.tracks if t.state == TrackState.CONFIRMED and t.updated_this_frame]
 

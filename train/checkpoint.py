@@ -24,3 +24,20 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
         raise InputError(f"{path}: cannot write the checkpoint ({reason}); {kept}") from None
+
+
+def record_tracker_settings(path: str | os.PathLike, settings: dict, chosen_on: str) -> None:
+    """Writes the tracker settings chosen for the network in ``path`` (``high_score``,
+    ``new_track_score``, optionally ``report_observation``: :mod:`evaluation.calibration`) into the
+    checkpoint, where :class:`~models.checkpoint.InferenceSpec` reads them back; the weights and
+    everything else stay as they were, and the file is replaced atomically."""
+    from models.checkpoint import TRACKER_SETTINGS, read_checkpoint, read_inference_spec
+    state = read_checkpoint(path)
+    read_inference_spec(path, state)  # refuse to add to a checkpoint inference could not read
+    unknown = sorted(set(settings) - {"high_score", "new_track_score", "report_observation"})
+    if unknown or not {"high_score", "new_track_score"} <= set(settings):
+        raise InputError(f"{path}: tracker settings: expected high_score, new_track_score[, report_observation], "
+                         f"got {', '.join(sorted(settings))}")
+    state[TRACKER_SETTINGS] = {**settings, "chosen_on": str(chosen_on)}
+    read_inference_spec(path, state)  # the values themselves checked before anything is written
+    save_checkpoint(path, state)

@@ -452,4 +452,28 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
     if trainer.rank == 0:
         print(f"run folder: {trainer.run_dir}")
         print("validation: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
+        if trainer.cfg.calibrate_tracker:
+            calibrate_best(cfg, trainer.run_dir / "best.pt")
     return metrics
+
+
+def calibrate_best(cfg: DictConfig, best: Path) -> None:
+    """Chooses the tracker's settings for ``best`` on the run's val split and records them in it;
+    a run that validates on frame ranges (``data.sources`` / ``data.val_sources``) keeps the
+    tracker's defaults, and says so. A failure here costs no training: it is one line."""
+    from evaluation.calibration import calibrate_checkpoint
+    data = cfg.data
+    if data.sources or data.val_sources or not best.is_file():
+        why = "no best.pt" if not best.is_file() else "the val data is frame ranges, not a split of whole sequences"
+        print(f"tracker settings: the defaults ({why}; scripts/calibrate_tracker.py chooses them on other data)")
+        return
+    root = Path(data.root)  # prepared by the training
+    try:
+        calibration = calibrate_checkpoint(best, root / "val")
+    except InputError as error:
+        print(f"tracker settings: the defaults (calibration failed: {error})", flush=True)
+        return
+    row = calibration.table[calibration.chosen]
+    print(f"tracker settings for {best.name}, chosen by HOTA on {root / 'val'}: "
+          + ", ".join(f"{k}={v}" for k, v in calibration.settings.items())
+          + f" (val MOTA {row['MOTA']:.2f}, IDF1 {row['IDF1']:.2f}, HOTA {row['HOTA']:.2f})", flush=True)

@@ -40,6 +40,9 @@ class TrainerConfig:
     checkpoint_every: int = 0  # also save last.pt every N steps (0: at epoch ends and at the stop)
     best_metric: Literal["det_ap50", "reid_rank1", "action_acc", "mean"] = "mean"  # mean: of the three
     val_every: int = 1  # validate every N epochs (and always after the last)
+    # After training, choose the tracker's settings for best.pt on the val split and record them in
+    # it (evaluation.calibration; only where the val data is a split folder of whole sequences).
+    calibrate_tracker: bool = True
     seed: int = 0
 
     def check(self) -> None:

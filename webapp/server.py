@@ -178,11 +178,12 @@ def create_app(config: AppConfig, workdir: str | os.PathLike | None = None):
     def settings():
         return {"checkpoints": list(config.checkpoints), "example": config.example is not None,
                 "max_upload_mb": config.max_upload_mb,
-                "defaults": {"conf_threshold": defaults.low_score, "track_high": defaults.high_score,
-                             "track_new": defaults.new_track_score}}
+                # null: the checkpoint's calibrated value (scripts/calibrate_tracker.py), else the tracker's default
+                "defaults": {"conf_threshold": defaults.low_score, "track_high": None, "track_new": None}}
 
     async def new_job(request: Request, video: UploadFile | None, example: bool, checkpoint: str | None,
-                      conf_threshold: float | None, track_high: float, track_new: float) -> Job | JSONResponse:
+                      conf_threshold: float | None, track_high: float | None,
+                      track_new: float | None) -> Job | JSONResponse:
         declared = int(request.headers.get("content-length") or 0)
         if declared > limit + 2 ** 20:  # refused before reading it (the form's own fields need far less than 1 MB)
             return error(413, f"the upload is over the {config.max_upload_mb:g} MB limit")
@@ -228,12 +229,12 @@ def create_app(config: AppConfig, workdir: str | os.PathLike | None = None):
         return job
 
     form = {"video": File(None), "example": Form(False), "checkpoint": Form(None), "conf_threshold": Form(None),
-            "track_high": Form(defaults.high_score), "track_new": Form(defaults.new_track_score)}
+            "track_high": Form(None), "track_new": Form(None)}
 
     @app.post("/api/jobs")
     async def submit(request: Request, video: UploadFile | None = form["video"], example: bool = form["example"],
                      checkpoint: str | None = form["checkpoint"], conf_threshold: float | None = form["conf_threshold"],
-                     track_high: float = form["track_high"], track_new: float = form["track_new"]):
+                     track_high: float | None = form["track_high"], track_new: float | None = form["track_new"]):
         job = await new_job(request, video, example, checkpoint, conf_threshold, track_high, track_new)
         return job if isinstance(job, JSONResponse) else {"id": job.id}
 

@@ -57,6 +57,14 @@ class Setting:
             return Path(held_out.root), frames
         return Path(cfg.data.root) / "test", None
 
+    def calibration_data(self, cfg) -> Path | None:
+        """The ground-truth sequences every pipeline's tracker settings are chosen on (the
+        synthetic val split), or None where the experiment has none apart from the scored frames
+        (PETS09: its val frames are the scored ones), and the trackers keep their defaults."""
+        if cfg.data.sources:
+            return None
+        return Path(cfg.data.root) / "val"
+
 
 SETTINGS = {"synthetic": Setting("synthetic", "synthetic_30min"),
             "pets09": Setting("pets09", "pets09_tiny", actions=False)}
@@ -74,6 +82,7 @@ class Budget:
 class Report:
     rows: dict[str, dict] = field(default_factory=dict)  # pipeline -> metrics (percent), fps, training cost
     budget_s: float = 0.0
+    tracker_settings: dict = field(default_factory=dict)  # joint network / YOLO11n + tracker -> settings chosen on val
 
 
 def _cpu_now() -> float:
@@ -137,10 +146,10 @@ def _score(found: dict, results: dict, label_map, frames) -> dict:
     return {key: float(table["COMBINED"].get(key, float("nan"))) for _, key in METRICS}
 
 
-def score_joint(checkpoint: Path, found: dict, label_map, frames, out_dir: Path) -> dict:
+def score_joint(checkpoint: Path, found: dict, label_map, frames, out_dir: Path, options) -> dict:
     from evaluation.protocol import load_results, run_checkpoint
-    from tracking.pipeline import Pipeline, PipelineOptions
-    pipeline = Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu"))
+    from tracking.pipeline import Pipeline
+    pipeline = Pipeline.from_checkpoint(checkpoint, options)
     raw = run_checkpoint(pipeline, found, out_dir, frames)
     results = {}
     for name, files in raw.items():
@@ -168,9 +177,10 @@ def _sequence(gt_seq, frames):
 
 
 def run_specialists(detector, classifiers: dict, found: dict, label_map, frames, out_dir: Path, imgsz,
-                    threads: int, log) -> dict[str, dict]:
+                    threads: int, log, trackers: dict) -> dict[str, dict]:
     """Every tracker x classifier pipeline on the test sequences: ``{pipeline: metrics}``. The
-    detector runs once per sequence; its raw detections give every pipeline's AP."""
+    detector runs once per sequence; its raw detections give every pipeline's AP. ``trackers``:
+    ``{tracker name: its TrackerConfig}``."""
     from data.formats.mot import write_mot_file
     from data.formats.vicr import write_vicr_video
     from evaluation.protocol import load_results
@@ -189,7 +199,7 @@ def run_specialists(detector, classifiers: dict, found: dict, label_map, frames,
     for tracker in TRACKERS:
         tracked = {}
         for name, (seq, rows) in detections.items():
-            session = Pipeline.tracker_only(PipelineOptions(tracker_name=tracker)).start(
+            session = Pipeline.tracker_only(PipelineOptions(tracker=trackers[tracker], tracker_name=tracker)).start(
                 fps=seq.fps, name=name, width=seq.width, height=seq.height)
             first, last = _frame_range(frames, found[name].num_frames)
             for index in range(first - 1, last):
@@ -239,7 +249,7 @@ def _pipeline_names(classifiers: dict) -> list[tuple[str, str, str | None]]:
 
 
 def measure_fps(checkpoint: Path, detector, classifiers: dict, gt_seq, frames, imgsz, threads: int, rounds: int,
-                count: int) -> dict[str, float]:
+                count: int, joint_options, trackers: dict) -> dict[str, float]:
     """End-to-end frames per second on the same ``count`` decoded frames, each pipeline's best of
     ``rounds``: the joint network + tracker + action head, and YOLO11n (its steady per-frame time:
     loading and the first call left out, as the joint network is loaded before its clock starts)
@@ -253,7 +263,7 @@ def measure_fps(checkpoint: Path, detector, classifiers: dict, gt_seq, frames, i
     decoded = _DecodedFrames([seq.frame(i) for i in range(min(count, len(seq)))], seq.fps, gt_seq.name)
     n = len(decoded)
     with torch_threads(threads):
-        joint = Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu"))
+        joint = Pipeline.from_checkpoint(checkpoint, joint_options)
         best: dict[str, float] = {}
         for _ in range(rounds):
             session = joint.start(fps=decoded.fps, name=decoded.name, width=decoded.width, height=decoded.height)
@@ -265,7 +275,7 @@ def measure_fps(checkpoint: Path, detector, classifiers: dict, gt_seq, frames, i
             detect_s = found.seconds_per_frame * n
             for label, tracker, kind in _pipeline_names(classifiers):
                 start = time.perf_counter()
-                session = Pipeline.tracker_only(PipelineOptions(tracker_name=tracker)).start(
+                session = Pipeline.tracker_only(PipelineOptions(tracker=trackers[tracker], tracker_name=tracker)).start(
                     fps=decoded.fps, name=decoded.name, width=decoded.width, height=decoded.height)
                 for index in range(n):
                     session.step_detections(index, index / decoded.fps, found.rows)
@@ -273,6 +283,39 @@ def measure_fps(checkpoint: Path, detector, classifiers: dict, gt_seq, frames, i
                     label_tracks(classifiers[kind], decoded, session.mot_rows(), fps=decoded.fps, threads=threads)
                 best[label] = max(best.get(label, 0.0), n / (detect_s + time.perf_counter() - start))
         return best
+
+
+def calibrate_trackers(checkpoint: Path, detector, gt_root: Path | None, imgsz, threads: int, log):
+    """Every pipeline's tracker settings chosen the same way, by HOTA on the sequences under
+    ``gt_root`` (:mod:`evaluation.calibration`): the joint network's
+    :class:`~tracking.pipeline.PipelineOptions`, ``{tracker: TrackerConfig}`` for YOLO11n's
+    detections, and ``{pipeline: chosen settings}`` for the report. ``gt_root`` None: every
+    tracker's defaults (and the checkpoint's own settings are not read either)."""
+    from evaluation.calibration import calibrate, record_network, record_rows
+    from evaluation.protocol import find_gt_sequences
+    from evaluation.specialists.detector import detect_sequence
+    from tracking.pipeline import Pipeline, PipelineOptions
+    from tracking.tracker import TrackerConfig
+
+    base = PipelineOptions(device="cpu", checkpoint_thresholds=False)
+    if gt_root is None:
+        return base, {tracker: TrackerConfig() for tracker in TRACKERS}, {}
+    sequences = find_gt_sequences(gt_root, None)
+    log(f"calibrating every pipeline's tracker on {gt_root}")
+    recorded = record_network(Pipeline.from_checkpoint(checkpoint, base), sequences)
+    joint = calibrate(recorded, sequences, tracker_name=base.tracker_name, base=base.tracker)
+    chosen = {"joint network (ours)": joint.settings}
+    found = {}
+    for name, gt_seq in sequences.items():
+        found[name] = detect_sequence(detector.weights, _sequence(gt_seq, None), imgsz=imgsz, threads=threads).rows
+    yolo = record_rows(found, sequences)
+    trackers = {}
+    for tracker in TRACKERS:
+        calibration = calibrate(yolo, sequences, tracker_name=tracker, base=TrackerConfig())
+        trackers[tracker], chosen[f"YOLO11n + {tracker}"] = calibration.config(TrackerConfig()), calibration.settings
+    for label, settings in chosen.items():
+        log(f"{label}: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    return replace(base, tracker=joint.config(base.tracker)), trackers, chosen
 
 
 TRAINED = "trained.json"  # what each trained specialist cost, written as soon as it is trained
@@ -343,13 +386,15 @@ def load_trained(folder: Path, setting: Setting, budget: float):
 
 def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = None, joint_cpu_s: float | None = None,
                   budget_s: float | None = None, threads: int = 2, rounds: int = 3, fps_frames: int = 100,
-                  reuse: Path | None = None, log=None) -> Report:
+                  reuse: Path | None = None, calibration: bool = True, log=None) -> Report:
     """Trains (or takes) the joint network and the specialists of ``setting`` and scores them;
     writes ``report.json`` and ``report.md`` to ``out_dir`` and returns the report. ``budget_s``
     replaces the specialists' budget (the joint run's CPU seconds) for a quick check only.
     ``reuse``: an earlier run's ``--out`` whose trained specialists (same setting, at least this
     budget) are taken instead of trained again; the missing ones are trained with the earlier
-    run's budget, so that all of them had the same."""
+    run's budget, so that all of them had the same. ``calibration``: every pipeline's tracker
+    settings chosen on the setting's validation sequences (:func:`calibrate_trackers`); False:
+    the trackers' defaults for all."""
     from common.io import check_output_path
     from evaluation.protocol import find_gt_sequences, find_label_map
     from evaluation.specialists.actions import KINDS, cut_tubes, train_classifier
@@ -405,16 +450,18 @@ def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = 
             classifier.save(out_dir / "classifiers" / f"{kind}.pt")
     _record_trained(out_dir, setting, budget, detector, classifiers)
 
+    joint_options, trackers, report.tracker_settings = calibrate_trackers(
+        checkpoint, detector, setting.calibration_data(cfg) if calibration else None, imgsz, threads, log)
     gt_root, frames = setting.test_data(cfg)
     found = find_gt_sequences(gt_root, None)
     gt_labels = find_label_map(gt_root) if setting.actions else None
     report.rows["joint network (ours)"] = {
-        **score_joint(checkpoint, found, gt_labels, frames, out_dir / "results" / "joint"),
+        **score_joint(checkpoint, found, gt_labels, frames, out_dir / "results" / "joint", joint_options),
         "train_cpu_min": joint.cpu_seconds / 60}
     specialists = run_specialists(detector, classifiers, found, gt_labels, frames, out_dir / "results", imgsz,
-                                  threads, log)
+                                  threads, log, trackers)
     speeds = measure_fps(checkpoint, detector, classifiers, next(iter(found.values())), frames, imgsz, threads, rounds,
-                         fps_frames)
+                         fps_frames, joint_options, trackers)
     report.rows["joint network (ours)"]["fps"] = speeds["joint"]
     for label, _, kind in _pipeline_names(classifiers):
         cpu = detector.cpu_seconds + (classifiers[kind].cpu_seconds if kind else 0.0)
@@ -440,9 +487,14 @@ def _write(report: Report, setting: Setting, out_dir: Path, detector, classifier
              **{k: {"cpu_s": c.cpu_seconds, "wall_s": c.wall_seconds, "steps": c.steps, "val_accuracy": c.val_accuracy}
                 for k, c in classifiers.items()}}
     atomic_write_json(out_dir / "report.json", {"setting": setting.name, "experiment": setting.experiment,
-                                                "budget_s": report.budget_s, "training": costs, "rows": report.rows},
+                                                "budget_s": report.budget_s, "training": costs, "rows": report.rows,
+                                                "tracker_settings": report.tracker_settings},
                       default=float)
-    atomic_write_text(out_dir / "report.md", format_report(report) + "\n")
+    settings = "".join(f"\n- {label}: " + ", ".join(f"{k}={v}" for k, v in chosen.items())
+                       for label, chosen in report.tracker_settings.items())
+    calibrated = (f"\n\nTracker settings chosen by HOTA on the validation sequences:{settings}\n" if settings
+                  else "\n\nEvery tracker with its default settings (no calibration).\n")
+    atomic_write_text(out_dir / "report.md", format_report(report) + calibrated)
 
 
 def quick_setting(folder: Path) -> Setting:

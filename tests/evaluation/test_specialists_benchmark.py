@@ -1,6 +1,6 @@
 """scripts/benchmark_specialists.py --quick end to end (the bench environment: skipped without
-ultralytics): every pipeline of both sides gets every metric as a number in range, and the report
-files are written. Nothing is tuned or measured here."""
+ultralytics): every pipeline of both sides gets every metric as a number in range, its tracker
+settings chosen on the val split, and the report files are written. Nothing is tuned or measured here."""
 import json
 import math
 import subprocess
@@ -30,4 +30,10 @@ def test_quick_benchmark_scores_every_pipeline(tmp_path):
             assert math.isfinite(value) and (-1e6 < value <= 100 if key == "mota" else 0 <= value <= 100), (name, key, value)
         assert row["fps"] > 0 and row["train_cpu_min"] > 0
     assert report["training"]["yolo11n"]["cpu_s"] > 0 and report["budget_s"] == 10.0
-    assert "| joint network (ours) |" in (tmp_path / "out" / "report.md").read_text()
+    # Every pipeline's tracker settings were chosen on the val split, each from the grid of its own tracker.
+    settings = report["tracker_settings"]
+    assert set(settings) == {"joint network (ours)"} | {f"YOLO11n + {t}" for t in ("bytetrack", "botsort", "mot-action")}
+    assert set(settings["YOLO11n + botsort"]) == {"high_score", "new_track_score"}
+    assert "report_observation" in settings["joint network (ours)"] and "report_observation" in settings["YOLO11n + mot-action"]
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "| joint network (ours) |" in markdown and "chosen by HOTA on the validation sequences" in markdown

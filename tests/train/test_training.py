@@ -116,6 +116,11 @@ def test_run_folder_checkpoints_and_logs(small_dataset, tmp_path):
     assert not list(run.glob("*.tmp"))
     state = torch.load(run / "best.pt", weights_only=True)  # plain torch, safe loading
     assert state["variant"] == "tiny" and "log_vars" in state["criterion"]
+    # The tracker's settings for best.pt were chosen on the val split after training (last.pt keeps the defaults).
+    settings = state["tracker_settings"]
+    assert 0 <= settings["high_score"] <= settings["new_track_score"] <= 1 and "report_observation" in settings
+    assert settings["chosen_on"].startswith(str(small_dataset / "val")) and settings["chosen_on"].endswith("by HOTA")
+    assert "tracker_settings" not in torch.load(run / "last.pt", weights_only=True)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     events = EventAccumulator(str(run / "tb"), size_guidance={"images": 0}).Reload()
     tags = set(events.Tags()["scalars"])

@@ -1,0 +1,137 @@
+"""Tracker calibration on a validation split: replay equals running the tracker, the grid's choice
+follows the detector's scores, and the choice travels in the checkpoint to every command."""
+import shutil
+import subprocess
+import sys
+from argparse import Namespace
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("trackeval")
+
+from common.errors import InputError  # noqa: E402
+from data.formats.mot import MotRows  # noqa: E402
+from evaluation.calibration import (FrameDetections, RecordedSequence, calibrate, format_calibration,  # noqa: E402
+                                    grid_for, record_rows, replay)
+from evaluation.protocol import find_gt_sequences  # noqa: E402
+from models.checkpoint import read_inference_spec  # noqa: E402
+from tracking.pipeline import Pipeline, PipelineOptions, options_from_args  # noqa: E402
+from tracking.tracker import Tracker, TrackerConfig  # noqa: E402
+from train.checkpoint import record_tracker_settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_grid_tries_the_reported_box_only_where_the_tracker_has_the_choice():
+    ours, theirs = grid_for("mot-action"), grid_for("bytetrack")
+    assert len(ours) == 2 * len(theirs) and {g["report_observation"] for g in ours} == {False, True}
+    assert all(set(g) == {"high_score", "new_track_score"} for g in theirs)
+    assert all(g["new_track_score"] >= g["high_score"] for g in theirs)
+
+
+def _recording(seed: int = 0, frames: int = 30) -> RecordedSequence:
+    """Three people walking, detected with noisy boxes and scores from 0.2 to 1, with embeddings."""
+    rng = np.random.default_rng(seed)
+    identity = rng.normal(size=(3, 8))
+    out = []
+    for k in range(frames):
+        boxes = np.array([[10 + 3 * k + 60 * i, 20, 40 + 3 * k + 60 * i, 100] for i in range(3)], float)
+        boxes += rng.normal(scale=2.0, size=boxes.shape)
+        scores = rng.uniform(0.2, 1.0, size=3)
+        embeddings = (identity + rng.normal(scale=0.1, size=identity.shape)).astype(np.float32)
+        out.append(FrameDetections(k / 10, boxes, scores, np.where((scores >= 0.3)[:, None], embeddings, 0)))
+    return RecordedSequence("s", 10.0, 640, 480, tuple(out))
+
+
+@pytest.mark.parametrize("settings", [{"high_score": 0.5, "new_track_score": 0.6},
+                                      {"high_score": 0.7, "new_track_score": 0.7, "report_observation": True}])
+def test_replay_gives_what_the_tracker_gives_on_the_network_s_own_outputs(settings):
+    recording = _recording()
+    config = replace(TrackerConfig(), **settings)
+    rows = replay(recording, "mot-action", config)
+    # As the engine feeds it: the network embeds only detections at or above the tracker's high_score.
+    tracker, expected = Tracker(config, fps=10.0), []
+    for k, frame in enumerate(recording.frames):
+        keep = frame.scores >= config.low_score
+        embeddings = np.where((frame.scores >= config.high_score)[:, None], frame.embeddings, 0)[keep]
+        for track in tracker.update(frame.boxes[keep], frame.scores[keep], embeddings, frame.timestamp):
+            expected.append((k + 1, track.box.copy()))
+    assert len(rows) == len(expected) > 0
+    order = np.lexsort((rows.track_id, rows.frame))
+    got = sorted((int(f), tuple(np.round(b, 6))) for f, b in zip(rows.frame[order], rows.boxes[order]))
+    assert got == sorted((f, tuple(np.round(b, 6))) for f, b in expected)
+
+
+def test_calibration_chooses_thresholds_above_a_detector_s_false_positives(small_dataset):
+    sequences = find_gt_sequences(small_dataset / "val", None)
+    rng = np.random.default_rng(1)
+    rows_of = {}
+    for name, seq in sequences.items():
+        gt = seq.gt.select(seq.gt.conf > 0)
+        # Every person found at 0.8-1.0, and a false positive at 0.42 in every frame at a fixed place.
+        frames = np.arange(1, seq.num_frames + 1)
+        fp_boxes = np.tile([[150.0, 10.0, 170.0, 50.0]], (len(frames), 1))
+        rows_of[name] = MotRows(frame=np.concatenate([gt.frame, frames]),
+                                track_id=np.full(len(gt) + len(frames), -1),
+                                boxes=np.concatenate([gt.boxes, fp_boxes]),
+                                conf=np.concatenate([rng.uniform(0.8, 1.0, len(gt)), np.full(len(frames), 0.42)]),
+                                class_id=np.ones(len(gt) + len(frames), int),
+                                visibility=np.ones(len(gt) + len(frames)))
+    recorded = record_rows(rows_of, sequences)
+    calibration = calibrate(recorded, sequences, tracker_name="mot-action", base=TrackerConfig())
+    table = calibration.table
+    assert len(table) == len(grid_for("mot-action")) and 0 <= calibration.chosen < len(table)
+    chosen = table[calibration.chosen]
+    assert calibration.settings["new_track_score"] > 0.42 and chosen["FP"] < table[0]["FP"]
+    assert chosen["HOTA"] == max(row["HOTA"] for row in table) and chosen["MOTA"] > table[0]["MOTA"]
+    assert "(chosen)" in format_calibration(calibration).splitlines()[2 + calibration.chosen]
+    with pytest.raises(InputError, match="criterion"):
+        calibrate(recorded, sequences, tracker_name="mot-action", base=TrackerConfig(), criterion="AP")
+
+
+def test_the_checkpoint_carries_the_settings_to_the_pipeline(trained_checkpoint, tmp_path):
+    checkpoint = tmp_path / "best.pt"
+    shutil.copy(trained_checkpoint, checkpoint)
+    assert read_inference_spec(checkpoint)[1].track_high is None
+    assert Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu")).options.tracker == TrackerConfig()
+    with pytest.raises(InputError, match="scores must be in"):
+        record_tracker_settings(checkpoint, {"high_score": 1.5, "new_track_score": 0.6}, "test")
+    with pytest.raises(InputError, match="got gate, high_score"):
+        record_tracker_settings(checkpoint, {"high_score": 0.5, "gate": 3.0}, "test")
+    assert read_inference_spec(checkpoint)[1].track_high is None  # refused: the file is as it was
+    record_tracker_settings(checkpoint, {"high_score": 0.4, "new_track_score": 0.7, "report_observation": True}, "val")
+    spec = read_inference_spec(checkpoint)[1]
+    assert (spec.track_high, spec.track_new, spec.track_report_observation, spec.tracker_chosen_on) == (0.4, 0.7, True,
+                                                                                                        "val")
+    tracker = Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu")).options.tracker
+    assert (tracker.high_score, tracker.new_track_score, tracker.report_observation) == (0.4, 0.7, True)
+    off = Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu", checkpoint_thresholds=False))
+    assert off.options.tracker == TrackerConfig()
+    # The command line: a threshold flag given means the flags rule, the checkpoint's settings are not read.
+    flags = dict(conf_threshold=None, tracker="mot-action", device="cpu")
+    assert options_from_args(Namespace(track_high=None, track_new=None, **flags)).checkpoint_thresholds
+    given = options_from_args(Namespace(track_high=0.3, track_new=None, **flags))
+    assert not given.checkpoint_thresholds and given.tracker.high_score == 0.3 and given.tracker.new_track_score == 0.6
+
+
+def test_calibrate_tracker_script_records_its_choice(trained_checkpoint, small_dataset, tmp_path):
+    checkpoint = tmp_path / "best.pt"
+    shutil.copy(trained_checkpoint, checkpoint)
+    script = [sys.executable, str(ROOT / "scripts" / "calibrate_tracker.py"), "--checkpoint", str(checkpoint),
+              "--dataset", str(small_dataset), "--device", "cpu"]
+    dry = subprocess.run(script + ["--dry-run"], capture_output=True, text=True, timeout=600)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert read_inference_spec(checkpoint)[1].track_high is None
+    assert len([line for line in dry.stdout.splitlines() if line.startswith("| 0.")]) == len(grid_for("mot-action"))
+    done = subprocess.run(script, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    spec = read_inference_spec(checkpoint)[1]
+    assert spec.track_high is not None and f"{small_dataset / 'val'}" in spec.tracker_chosen_on
+    assert f"high_score={spec.track_high}" in done.stdout.splitlines()[-1]
+    missing = subprocess.run(script[:-4] + ["--gt-root", str(tmp_path / "nowhere")], capture_output=True, text=True,
+                             timeout=600)
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in missing.stderr
