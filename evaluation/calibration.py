@@ -159,24 +159,27 @@ def calibrate(recorded: list[RecordedSequence], sequences: dict, *, tracker_name
               grid: tuple[dict, ...] | None = None) -> Calibration:
     """Scores every setting of ``grid`` (default :func:`grid_for` the tracker) on the recordings
     against the ``sequences``' ground truth and chooses the best by ``criterion`` (ties: the first
-    in the grid); ``base``: the :class:`~tracking.tracker.TrackerConfig` whose other settings stay."""
+    in the grid, after ``base``'s own setting); ``base``: the :class:`~tracking.tracker.TrackerConfig`
+    whose other settings stay."""
     from evaluation.protocol import SequenceResult, preprocessed, tracking_table
 
     if criterion not in CRITERIA:
         raise InputError(f"criterion {criterion!r}: expected one of {', '.join(CRITERIA)}")
     if not recorded:
         raise InputError("no sequences to calibrate on")
-    table = []
-    for settings in grid or grid_for(tracker_name):
+    grid, table = grid or grid_for(tracker_name), []
+    for settings in grid:
         config = _apply(base, settings)
         results = {r.name: SequenceResult(replay(r, tracker_name, config), None, Path(r.name)) for r in recorded}
         combined = tracking_table(list(preprocessed(sequences, results).values()))["COMBINED"]
         table.append({**settings, "MOTA": combined["mota"], "IDF1": combined["idf1"], "HOTA": combined["HOTA"],
                       "FP": int(combined["num_false_positives"]), "FN": int(combined["num_misses"]),
                       "IDsw": int(combined["num_switches"])})
-    # A setting that tracks nothing scores NaN: never chosen over one that does.
-    best = max(range(len(table)), key=lambda k: (np.nan_to_num(table[k][criterion], nan=-np.inf), -k))
-    settings = {key: table[best][key] for key in (grid or grid_for(tracker_name))[best]}
+    # A setting that tracks nothing scores NaN: never chosen over one that does. On a tie (an
+    # untrained network scores 0 everywhere) the tracker's own settings stay.
+    is_base = [all(getattr(base, key) == value for key, value in settings.items()) for settings in grid]
+    best = max(range(len(table)), key=lambda k: (np.nan_to_num(table[k][criterion], nan=-np.inf), is_base[k], -k))
+    settings = {key: table[best][key] for key in grid[best]}
     return Calibration(settings, criterion, tuple(table), best)
 
 

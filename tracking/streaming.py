@@ -41,8 +41,8 @@ class StreamingEngine:
 
     def __init__(self, *, model, tracker: MultiObjectTracker, input_size: tuple[int, int], clip_len: int = 8,
                  stride: int = 2, conf_threshold: float = 0.1, nms_threshold: float = 0.6,
-                 device: str | torch.device = "cpu", action_every: int = 1, fuse: bool = True, precision: str = "fp32",
-                 actions: bool = True):
+                 device: str | torch.device = "cpu", action_interval_s: float = 0.0, fuse: bool = True,
+                 precision: str = "fp32", actions: bool = True):
         if not isinstance(tracker, MultiObjectTracker):
             raise TypeError(f"tracker: expected a tracking.trackers.MultiObjectTracker, got {type(tracker).__name__}")
         if precision not in PRECISIONS:
@@ -62,7 +62,10 @@ class StreamingEngine:
         if precision == "bf16" and not native_bf16(self.device):
             warnings.warn(f"precision bf16: {self.device} has no native bfloat16 (AVX512-BF16 / AMX on a CPU), "
                           "so it is emulated and likely slower than fp32", stacklevel=2)
-        self.action_every = max(action_every, 1)
+        if not action_interval_s >= 0:
+            raise ValueError(f"action_interval_s must be >= 0, got {action_interval_s}")
+        self.action_interval_s = action_interval_s
+        self._last_actions: float | None = None  # when the action head last ran on every track
         self.actions = actions
         self.conf_threshold, self.nms_threshold = conf_threshold, nms_threshold
         self.state = StreamState(clip_len, stride)
@@ -72,6 +75,7 @@ class StreamingEngine:
         self.tracker.reset()
         self.state.clear()
         self.letterbox = None
+        self._last_actions = None
 
     def _autocast(self):
         if self.precision == "fp32":
@@ -96,8 +100,14 @@ class StreamingEngine:
         embeddings = None if out.embeddings is None else out.embeddings.cpu().numpy()
         boxes = self.letterbox.to_original(out.boxes.cpu().numpy())
         tracks = self.tracker.update(boxes, scores, embeddings, timestamp)
-        if self.actions and tracks and index % self.action_every == 0:
-            self._actions(tracks, timestamp)
+        if self.actions and tracks:
+            due = self._last_actions is None or timestamp - self._last_actions >= self.action_interval_s - 1e-6
+            # Between runs every track keeps its last action; a track with none yet is not kept waiting.
+            waiting = tracks if due else [t for t in tracks if t.action_probs is None]
+            if waiting:
+                self._actions(waiting, timestamp)
+            if due:
+                self._last_actions = timestamp
         return FrameResult(index, timestamp, tracks, boxes, scores)
 
     def _actions(self, tracks: list[ReportedTrack], timestamp: float) -> None:

@@ -135,3 +135,15 @@ def test_calibrate_tracker_script_records_its_choice(trained_checkpoint, small_d
                              timeout=600)
     assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "Traceback" not in missing.stderr
+
+
+def test_a_tie_keeps_the_tracker_s_own_settings(small_dataset):
+    """An untrained network finds no one: every setting scores the same, and nothing is chosen
+    over the defaults by the order of the grid."""
+    sequences = find_gt_sequences(small_dataset / "val", None)
+    empty = [RecordedSequence(name, seq.fps, 192, 128, tuple(
+        FrameDetections(k / seq.fps, np.zeros((0, 4)), np.zeros(0), None) for k in range(seq.num_frames)))
+        for name, seq in sequences.items()]
+    calibration = calibrate(empty, sequences, tracker_name="mot-action", base=TrackerConfig())
+    assert calibration.settings == {"high_score": 0.5, "new_track_score": 0.6, "report_observation": False}
+    assert len({row["MOTA"] for row in calibration.table}) == 1

@@ -145,3 +145,51 @@ def test_precision_is_checked_and_emulated_bf16_warns(model, monkeypatch):
     monkeypatch.setattr(streaming, "native_bf16", lambda device: False)
     with pytest.warns(UserWarning, match="emulated"):
         _engine(model, precision="bf16")
+
+
+class _ScriptedTracker:
+    """Reports the tracks a script gives for each frame (a MultiObjectTracker)."""
+
+    high_score, action_smoothing = 0.5, 0.4
+
+    def __init__(self, script):
+        self.script, self.frame_index, self.tracks, self.removed = script, -1, [], []
+
+    def update(self, boxes, scores, embeddings=None, timestamp=None):
+        self.frame_index += 1
+        self.tracks = self.script[self.frame_index]
+        return self.tracks
+
+    def reset(self):
+        self.frame_index = -1
+
+
+def test_the_action_interval_runs_the_head_on_schedule_and_new_tracks_at_once(model, frames):
+    from tracking.trackers import TrackBase
+    first, second = TrackBase(1, history=4), TrackBase(2, history=4)
+    script = [[first]] * 3 + [[first, second]] * 6  # the second track appears at frame 3
+    engine = StreamingEngine(model=model, tracker=_ScriptedTracker(script), input_size=(H, W), clip_len=4, stride=2,
+                             action_interval_s=0.25)
+    ran = []
+
+    def actions(tracks, timestamp):
+        ran.append((round(timestamp, 2), [t.track_id for t in tracks]))
+        for t in tracks:
+            t.action_probs = np.ones(3) / 3
+
+    engine._actions = actions
+    for k, frame in enumerate(frames):
+        engine.process(frame, k, k / 10)
+    # Every track at 0.0, 0.3, 0.6 (0.25 s apart at 10 fps: every third frame); the new track
+    # at once at 0.3, which is also a scheduled frame; nothing else.
+    assert ran == [(0.0, [1]), (0.3, [1, 2]), (0.6, [1, 2])]
+    late = TrackBase(3, history=4)
+    engine = StreamingEngine(model=model, tracker=_ScriptedTracker([[first]] * 4 + [[first, late]] * 5),
+                             input_size=(H, W), clip_len=4, stride=2, action_interval_s=0.25)
+    ran.clear()
+    engine._actions = actions
+    for k, frame in enumerate(frames):
+        engine.process(frame, k, k / 10)
+    assert ran == [(0.0, [1]), (0.3, [1]), (0.4, [3]), (0.6, [1, 3])]  # the late one waits for no schedule
+    with pytest.raises(ValueError, match="action_interval_s"):
+        _engine(model, action_interval_s=-1)
