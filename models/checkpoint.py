@@ -91,11 +91,21 @@ class InferenceSpec:
             raise ValueError(f"input_size must be two multiples of 32, got {list(self.input_size)}")
         if self.clip_len < 1 or self.stride < 1:
             raise ValueError(f"clip_len and stride must be positive, got {self.clip_len}, {self.stride}")
-        if (self.track_high is None) != (self.track_new is None):
-            raise ValueError(f"{TRACKER_SETTINGS}: needs both high_score and new_track_score")
-        for value in (self.track_high, self.track_new):
-            if value is not None and not 0 <= value <= 1:
-                raise ValueError(f"{TRACKER_SETTINGS}: scores must be in [0, 1], got {value}")
+
+
+@dataclass(frozen=True)
+class StoredTrackerSettings:
+    """A checkpoint's ``tracker_settings`` entry, as written by :mod:`evaluation.calibration`."""
+
+    high_score: float
+    new_track_score: float
+    report_observation: bool | None = None
+    chosen_on: str | None = None
+
+    def check(self) -> None:
+        for value in (self.high_score, self.new_track_score):
+            if not 0 <= value <= 1:
+                raise ValueError(f"scores must be in [0, 1], got {value:g}")
 
 
 def read_inference_spec(path: str | os.PathLike, state: dict | None = None) -> tuple[ModelConfig, InferenceSpec]:
@@ -106,15 +116,14 @@ def read_inference_spec(path: str | os.PathLike, state: dict | None = None) -> t
     if missing:
         raise InputError(f"{path}: checkpoint lacks {', '.join(missing)} (not written by run_trainer.py?)")
     config = ModelConfig.from_mapping(state["model_config"], f"{path}: model_config")
-    tracker = state.get(TRACKER_SETTINGS) or {}
-    if not isinstance(tracker, dict):
-        raise InputError(f"{path}: {TRACKER_SETTINGS}: expected a mapping, got {type(tracker).__name__}")
+    tracker = {}
+    if state.get(TRACKER_SETTINGS) is not None:
+        stored = from_mapping(StoredTrackerSettings, state[TRACKER_SETTINGS], f"{path}: {TRACKER_SETTINGS}")
+        tracker = {"track_high": stored.high_score, "track_new": stored.new_track_score,
+                   "track_report_observation": stored.report_observation, "tracker_chosen_on": stored.chosen_on}
     spec = from_mapping(InferenceSpec, {"action_names": state["action_names"], "input_size": state["input_size"],
                                         "clip_len": state.get("clip_len", 8), "stride": state.get("stride", 2),
-                                        "track_high": tracker.get("high_score"),
-                                        "track_new": tracker.get("new_track_score"),
-                                        "track_report_observation": tracker.get("report_observation"),
-                                        "tracker_chosen_on": tracker.get("chosen_on")},
+                                        **tracker},
                         f"{path}")
     if len(spec.action_names) != config.num_actions:
         raise InputError(f"{path}: {len(spec.action_names)} action names for a model with {config.num_actions} actions")

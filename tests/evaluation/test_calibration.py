@@ -99,7 +99,7 @@ def test_the_checkpoint_carries_the_settings_to_the_pipeline(trained_checkpoint,
     assert Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu")).options.tracker == TrackerConfig()
     with pytest.raises(InputError, match="scores must be in"):
         record_tracker_settings(checkpoint, {"high_score": 1.5, "new_track_score": 0.6}, "test")
-    with pytest.raises(InputError, match="got gate, high_score"):
+    with pytest.raises(InputError, match="tracker_settings: unknown key 'gate'"):
         record_tracker_settings(checkpoint, {"high_score": 0.5, "gate": 3.0}, "test")
     assert read_inference_spec(checkpoint)[1].track_high is None  # refused: the file is as it was
     record_tracker_settings(checkpoint, {"high_score": 0.4, "new_track_score": 0.7, "report_observation": True}, "val")
@@ -147,3 +147,22 @@ def test_a_tie_keeps_the_tracker_s_own_settings(small_dataset):
     calibration = calibrate(empty, sequences, tracker_name="mot-action", base=TrackerConfig())
     assert calibration.settings == {"high_score": 0.5, "new_track_score": 0.6, "report_observation": False}
     assert len({row["MOTA"] for row in calibration.table}) == 1
+
+
+@pytest.mark.parametrize("stored, message", [
+    ("high", "tracker_settings: expected a mapping, got str"),
+    ({"high_score": 0.5}, "tracker_settings.new_track_score: missing"),
+    ({"high_score": 0.5, "new_track_score": 7}, "tracker_settings: scores must be in [0, 1], got 7"),
+    ({"high_score": "0.5; import os", "new_track_score": 0.6}, "tracker_settings.high_score: expected a number, got"),
+    ({"high_score": 0.5, "new_track_score": 0.6, "report_observation": "yes"},
+     "tracker_settings.report_observation: expected true or false or null"),
+])
+def test_a_crafted_tracker_settings_entry_is_one_line(trained_checkpoint, tmp_path, stored, message):
+    import torch
+    state = torch.load(trained_checkpoint, weights_only=True)
+    state["tracker_settings"] = stored
+    bad = tmp_path / "crafted.pt"
+    torch.save(state, bad)
+    with pytest.raises(InputError) as info:
+        Pipeline.from_checkpoint(bad, PipelineOptions(device="cpu"))
+    assert str(info.value).startswith(f"{bad}: ") and message in str(info.value) and "\n" not in str(info.value)
