@@ -141,9 +141,6 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
                            action_interval_s=getattr(args, "action_interval", PipelineOptions.action_interval_s))
 
 
-StepResult = FrameResult  # what Session.step returns is what the engine returns
-
-
 class Session:
     """One video: its own tracker (and engine, whose tracker it must be), recording every frame it
     is given. ``detection_threshold``: given detections below it are dropped, as the network's are."""

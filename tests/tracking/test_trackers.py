@@ -8,7 +8,7 @@ import pytest
 
 from common.errors import InputError
 from data.formats.mot import MotRows
-from tracking.pipeline import (Pipeline, PipelineOptions, Session, StepResult, add_pipeline_arguments,
+from tracking.pipeline import (Pipeline, PipelineOptions, Session, add_pipeline_arguments,
                                options_from_args)
 from tracking.recorder import TrackRecorder
 from tracking.tracker import Tracker, TrackerConfig
@@ -111,7 +111,6 @@ def test_step_detections_takes_the_frames_rows_above_the_threshold():
         result = session.step_detections(0, 0.0, rows)
         assert isinstance(result, FrameResult) and result.index == 0
         assert result.detection_scores.tolist() == expected and result.detections == len(expected)
-    assert StepResult is FrameResult
 
 
 def test_track_base_keeps_observations_and_smooths_actions():
