@@ -94,6 +94,7 @@ def child_ours(args) -> dict:
     if args.checkpoint:
         model, config, spec = load_model_from_checkpoint(args.checkpoint)
         spec = dataclasses.replace(spec, input_size=size)
+        options = options.with_thresholds(spec)  # as deployed: its high_score sets how many boxes are embedded
     else:
         config = model_preset(args.variant)
         model = MotActionNet.from_config(config).eval()

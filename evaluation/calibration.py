@@ -2,9 +2,10 @@
 
 A detector's scores mean what its training made them mean: the joint network's focal loss and
 YOLO11n's loss give differently spread scores, and trackers' fixed defaults (``high_score`` 0.5,
-``new_track_score`` 0.6) fit neither by construction. :func:`calibrate` runs the detector once over
-ground-truth sequences that did not train it, records every detection (with the embeddings the
-tracker would read), then replays them into a fresh tracker for each setting of
+``new_track_score`` 0.6) fit neither by construction. :func:`record_network` (or
+:func:`record_rows` for given detections) runs the detector once over ground-truth sequences that
+did not train it and records every detection (with the embeddings the tracker would read);
+:func:`calibrate` replays them into a fresh tracker for each setting of
 :func:`grid_for` (score thresholds, and for this project's tracker whether it reports the Kalman
 estimate or the matched detection) and scores each with the evaluator's tracking metrics; the
 setting with the best ``criterion`` (HOTA unless said) is chosen. Replay is exact: the network's outputs do not depend
@@ -55,6 +56,16 @@ class RecordedSequence:
     width: int
     height: int
     frames: tuple[FrameDetections, ...]  # the sequence's frames in order, frame k is MOT frame k + 1
+    # Replay equals a live run only for settings at or above what was recorded: the lowest score
+    # kept, and the lowest score embedded (None: no appearance recorded, any high_score replays).
+    score_floor: float = 0.0
+    embed_floor: float | None = None
+
+    def check_replayable(self, config) -> None:
+        if config.low_score < self.score_floor or (self.embed_floor is not None and config.high_score < self.embed_floor):
+            raise ValueError(f"{self.name}: recorded detections from {self.score_floor} and embeddings from "
+                             f"{self.embed_floor}: low_score {config.low_score} / high_score {config.high_score} "
+                             "would need what was not recorded")
 
 
 @dataclass(frozen=True)
@@ -66,11 +77,7 @@ class Calibration:
 
     def config(self, base):
         """``base`` (a :class:`~tracking.tracker.TrackerConfig`) with the chosen settings."""
-        return _apply(base, self.settings)
-
-
-def _apply(base, settings: dict):
-    return replace(base, **settings, low_score=min(base.low_score, settings["high_score"]))
+        return base.with_scores(**self.settings)
 
 
 class _RecordingTracker:
@@ -107,17 +114,20 @@ def record_network(pipeline, sequences: dict, lowest_high_score: float = THRESHO
 
     if pipeline.model is None:
         raise ValueError("record_network needs a pipeline with a network; given detections: record_rows")
-    config = _apply(pipeline.options.tracker, {"high_score": lowest_high_score, "new_track_score": lowest_high_score})
+    config = pipeline.options.tracker.with_scores(high_score=lowest_high_score, new_track_score=lowest_high_score)
     recorded = []
     for name, gt_seq in sequences.items():
         seq = MotSequence(gt_seq.root)
         recorder = _RecordingTracker(build_tracker(pipeline.options.tracker_name, config=config, fps=seq.fps))
         session = pipeline.start(fps=seq.fps, name=name, width=seq.width, height=seq.height, tracker=recorder)
-        for index in range(len(seq)):
+        session.engine.actions = False  # actions change neither the detections nor the tracks
+        for index in range(gt_seq.num_frames):  # as evaluation.protocol.run_checkpoint runs a sequence
             session.step(index, index / seq.fps, seq.frame(index))
         if log:
-            log(f"{name}: {len(seq)} frames run")
-        recorded.append(RecordedSequence(name, seq.fps, seq.width, seq.height, tuple(recorder.frames)))
+            log(f"{name}: {gt_seq.num_frames} frames run")
+        recorded.append(RecordedSequence(name, seq.fps, seq.width, seq.height, tuple(recorder.frames),
+                                         score_floor=pipeline.options.detection_threshold,
+                                         embed_floor=lowest_high_score))
     return recorded
 
 
@@ -143,6 +153,7 @@ def replay(recorded: RecordedSequence, tracker_name: str, config):
     :class:`~tracking.tracker.TrackerConfig`) gives on a recording."""
     from tracking.pipeline import Pipeline, PipelineOptions
 
+    recorded.check_replayable(config)
     session = Pipeline.tracker_only(PipelineOptions(tracker=config, tracker_name=tracker_name)).start(
         fps=recorded.fps, name=recorded.name, width=recorded.width, height=recorded.height)
     for index, frame in enumerate(recorded.frames):
@@ -169,7 +180,7 @@ def calibrate(recorded: list[RecordedSequence], sequences: dict, *, tracker_name
         raise InputError("no sequences to calibrate on")
     grid, table = grid or grid_for(tracker_name), []
     for settings in grid:
-        config = _apply(base, settings)
+        config = base.with_scores(**settings)
         results = {r.name: SequenceResult(replay(r, tracker_name, config), None, Path(r.name)) for r in recorded}
         combined = tracking_table(list(preprocessed(sequences, results).values()))["COMBINED"]
         table.append({**settings, "MOTA": combined["mota"], "IDF1": combined["idf1"], "HOTA": combined["HOTA"],
@@ -181,6 +192,11 @@ def calibrate(recorded: list[RecordedSequence], sequences: dict, *, tracker_name
     best = max(range(len(table)), key=lambda k: (np.nan_to_num(table[k][criterion], nan=-np.inf), is_base[k], -k))
     settings = {key: table[best][key] for key in grid[best]}
     return Calibration(settings, criterion, tuple(table), best)
+
+
+def format_settings(settings: dict) -> str:
+    """``high_score=0.5, new_track_score=0.7, report_observation=True``."""
+    return ", ".join(f"{key}={value}" for key, value in settings.items())
 
 
 def format_calibration(calibration: Calibration) -> str:
@@ -204,13 +220,11 @@ def calibrate_checkpoint(checkpoint, gt_root: Path, *, criterion: str = "HOTA", 
     ``gt_root`` (a validation split: never the frames that will score it) and, with ``write``,
     records the chosen settings in the checkpoint. ``options``: the
     :class:`~tracking.pipeline.PipelineOptions` it runs with (its tracker's other settings stay)."""
-    from dataclasses import replace as replace_options
-
     from evaluation.protocol import find_gt_sequences
     from tracking.pipeline import Pipeline, PipelineOptions
     from train.checkpoint import record_tracker_settings
 
-    options = replace_options(options or PipelineOptions(), checkpoint_thresholds=False)
+    options = replace(options or PipelineOptions(), checkpoint_thresholds=False)
     pipeline = Pipeline.from_checkpoint(checkpoint, options)
     sequences = find_gt_sequences(Path(gt_root), None)
     recorded = record_network(pipeline, sequences, log=log)
@@ -219,5 +233,6 @@ def calibrate_checkpoint(checkpoint, gt_root: Path, *, criterion: str = "HOTA", 
     if write:
         frames = sum(len(r.frames) for r in recorded)
         record_tracker_settings(checkpoint, calibration.settings,
-                                f"{gt_root} ({len(recorded)} sequences, {frames} frames) by {criterion}")
+                                f"{gt_root} ({len(recorded)} sequences, {frames} frames) by {criterion}",
+                                tracker=options.tracker_name)
     return calibration

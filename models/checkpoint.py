@@ -6,6 +6,7 @@ can at worst be refused with a one-line :class:`InputError`.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ class InferenceSpec:
     track_new: float | None = None
     track_report_observation: bool | None = None
     tracker_chosen_on: str | None = None
+    tracker_name: str | None = None  # the tracker they were chosen for (None: the project's own)
 
     def check(self) -> None:
         if any(v < 32 or v % 32 for v in self.input_size):
@@ -101,6 +103,7 @@ class StoredTrackerSettings:
     new_track_score: float
     report_observation: bool | None = None
     chosen_on: str | None = None
+    tracker: str | None = None
 
     def check(self) -> None:
         for value in (self.high_score, self.new_track_score):
@@ -120,7 +123,8 @@ def read_inference_spec(path: str | os.PathLike, state: dict | None = None) -> t
     if state.get(TRACKER_SETTINGS) is not None:
         stored = from_mapping(StoredTrackerSettings, state[TRACKER_SETTINGS], f"{path}: {TRACKER_SETTINGS}")
         tracker = {"track_high": stored.high_score, "track_new": stored.new_track_score,
-                   "track_report_observation": stored.report_observation, "tracker_chosen_on": stored.chosen_on}
+                   "track_report_observation": stored.report_observation, "tracker_chosen_on": stored.chosen_on,
+                   "tracker_name": stored.tracker}
     spec = from_mapping(InferenceSpec, {"action_names": state["action_names"], "input_size": state["input_size"],
                                         "clip_len": state.get("clip_len", 8), "stride": state.get("stride", 2),
                                         **tracker},
@@ -131,6 +135,31 @@ def read_inference_spec(path: str | os.PathLike, state: dict | None = None) -> t
 
 
 EXTRA_HEADS = "extra_heads."  # MotActionNet.extra_heads: heads registered for training only (train.run.register_task)
+
+
+def inference_weights(state: dict, use_ema: bool = True):
+    """The weights inference loads from a checkpoint's dictionary: the EMA's, when saved."""
+    if use_ema and isinstance(state.get("ema"), dict) and "module" in state["ema"]:
+        return state["ema"]["module"]
+    return state["model"]
+
+
+def weights_sha256(state: dict) -> str:
+    """A digest of the weights inference loads (names, dtypes, shapes, values): what an exported
+    graph is bound to, so that rewriting the checkpoint's other entries (the tracker settings
+    scripts/calibrate_tracker.py records) keeps its exports valid."""
+    digest = hashlib.sha256()
+    weights = inference_weights(state)
+    for name in sorted(weights):
+        value = weights[name]
+        digest.update(f"{name}|".encode())
+        if isinstance(value, torch.Tensor):
+            flat = value.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{flat.dtype}|{tuple(value.shape)}|".encode())
+            digest.update(flat.view(torch.uint8).numpy().tobytes())
+        else:
+            digest.update(repr(value).encode())
+    return digest.hexdigest()
 
 
 def load_model_from_checkpoint(path: str | os.PathLike, device="cpu", use_ema: bool = True):
@@ -144,8 +173,7 @@ def load_model_from_checkpoint(path: str | os.PathLike, device="cpu", use_ema: b
     state = read_checkpoint(path)
     config, spec = read_inference_spec(path, state)
     model = MotActionNet.from_config(config)
-    weights = state["ema"]["module"] if use_ema and isinstance(state.get("ema"), dict) and "module" in state["ema"] \
-        else state["model"]
+    weights = inference_weights(state, use_ema)
     if isinstance(weights, dict):
         extra = sorted({k[len(EXTRA_HEADS):].split(".")[0] for k in weights if isinstance(k, str) and k.startswith(EXTRA_HEADS)})
         if extra:

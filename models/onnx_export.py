@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from common.errors import InputError
+from models.checkpoint import read_checkpoint, weights_sha256
 from models.layers import fuse_conv_bn
 
 FORMAT = "mot-action-onnx/1"
@@ -116,7 +117,8 @@ def export_onnx(model, config, spec, checkpoint: str | os.PathLike, out: str | o
         raise InputError(f"input size {size}: two multiples of 32 (H, W)")
     net = fuse_conv_bn(copy.deepcopy(model).eval())
     head = net.detection_head
-    meta = {"format": FORMAT, "checkpoint_sha256": file_sha256(checkpoint), "input_size": list(size),
+    meta = {"format": FORMAT, "checkpoint_sha256": file_sha256(checkpoint),
+            "weights_sha256": weights_sha256(read_checkpoint(checkpoint)), "input_size": list(size),
             "clip_len": spec.clip_len, "stride": spec.stride, "action_names": list(spec.action_names),
             "score": head.score, "nms": head.nms, "soft_sigma": head.soft_sigma, "strides": list(head.strides),
             "num_classes": head.num_classes, "variant": config.variant}

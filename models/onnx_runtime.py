@@ -16,6 +16,7 @@ import torch
 from common.errors import InputError
 from models.heads.detection import level_points, postprocess_detections
 from models.mot_action_net import StreamOutput, StreamState
+from models.checkpoint import read_checkpoint, weights_sha256
 from models.onnx_export import FORMAT, GRAPHS, file_sha256, graph_paths
 
 DEPLOY_EXTRA = 'pip install -c constraints.txt -e ".[deploy]"'
@@ -59,11 +60,15 @@ class OnnxStreamingModel:
                                  "(scripts/export.py writes the three files together)")
             metas[name] = metas.get(name) or read_metadata(paths[name])
         self.meta = metas["frame"]
-        if any(m["checkpoint_sha256"] != self.meta["checkpoint_sha256"] for m in metas.values()):
+        # Bound to the weights (exports before weights_sha256 existed: to the checkpoint file).
+        binding = "weights_sha256" if all("weights_sha256" in m for m in metas.values()) else "checkpoint_sha256"
+        if any(m[binding] != self.meta[binding] for m in metas.values()):
             raise InputError(f"{paths['frame']}: its three graphs come from different checkpoints")
-        if checkpoint is not None and file_sha256(checkpoint) != self.meta["checkpoint_sha256"]:
-            raise InputError(f"{paths['frame']}: exported from another checkpoint than {checkpoint} "
-                             "(export it again: scripts/export.py)")
+        if checkpoint is not None:
+            found = weights_sha256(read_checkpoint(checkpoint)) if binding == "weights_sha256" else file_sha256(checkpoint)
+            if found != self.meta[binding]:
+                raise InputError(f"{paths['frame']}: exported from another checkpoint than {checkpoint} "
+                                 "(export it again: scripts/export.py)")
         if input_size is not None and list(input_size) != self.meta["input_size"]:
             raise InputError(f"{paths['frame']}: exported for input size {self.meta['input_size']}, asked "
                              f"{list(input_size)}")

@@ -124,6 +124,8 @@ def run(args) -> dict:
     gt_root = gt_root_of(args.dataset, args.split, args.gt_root)
     options = options_from_args(args)
     pipeline = Pipeline.from_checkpoint(args.checkpoint, options) if args.checkpoint else None
+    if pipeline is not None and pipeline.thresholds_note:
+        print(pipeline.thresholds_note, file=sys.stderr)
     tracker = Pipeline.tracker_only(options) if args.detections else None
     return run_evaluation(gt_root=gt_root, pipeline=pipeline, results=args.results, detections=args.detections,
                           tracker=tracker, sequences=args.sequences, frames=frames, out_dir=args.out_dir,

@@ -74,6 +74,8 @@ def run(args) -> dict | int:
 
     options = options_from_args(args)
     pipeline = Pipeline.tracker_only(options) if args.detections else Pipeline.from_checkpoint(args.checkpoint, options)
+    if pipeline.thresholds_note:
+        print(pipeline.thresholds_note, file=sys.stderr)
     outputs = Outputs(video=args.output, json=args.save_json, mot=args.save_mot, show=args.show,
                       show_speed=1.0 if args.show_speed is None else args.show_speed, trail=args.trail)
     summary = run_video(pipeline, outputs, video=args.video, detections=args.detections, fps=args.fps,

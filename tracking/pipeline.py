@@ -13,8 +13,9 @@ Every command that runs the network or the tracker over video (``scripts/inferen
 timestamp, detections=(boxes, scores))``, or ``session.step_detections(index, timestamp, rows)``
 for a det.txt's rows). The tracker is chosen by name (``PipelineOptions.tracker_name``,
 ``--tracker``) among those :mod:`tracking.trackers` registers. Command-line flags map onto
-:class:`PipelineOptions` through :func:`add_pipeline_arguments` / :func:`options_from_args`, whose
-defaults are :class:`TrackerConfig`'s.
+:class:`PipelineOptions` through :func:`add_pipeline_arguments` / :func:`options_from_args`; a
+threshold not given is the checkpoint's calibrated one where it has one, else
+:class:`TrackerConfig`'s default.
 """
 from __future__ import annotations
 
@@ -40,10 +41,9 @@ class PipelineOptions:
     (``None``: the tracker's ``low_score``, the lowest it reads), precision and device.
 
     ``checkpoint_thresholds``: a checkpoint that records tracker settings chosen on its
-    validation split (``scripts/calibrate_tracker.py``) has its ``high_score``,
-    ``new_track_score`` and ``report_observation`` replace ``tracker``'s; set it to False to run
-    ``tracker``'s as given (the command line does so when ``--track-high`` or ``--track-new`` is
-    given)."""
+    validation split for this tracker (``scripts/calibrate_tracker.py``) has its ``high_score``,
+    ``new_track_score`` and ``report_observation`` replace ``tracker``'s, except the fields named
+    in ``given`` (what ``--track-high`` / ``--track-new`` set); False runs ``tracker`` as it is."""
 
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     tracker_name: str = DEFAULT_TRACKER
@@ -53,6 +53,7 @@ class PipelineOptions:
     runtime: str = "torch"  # torch | onnxruntime (the graphs scripts/export.py wrote)
     onnx: str | None = None  # the exported model.onnx (default: the checkpoint's name with .onnx)
     checkpoint_thresholds: bool = True
+    given: tuple[str, ...] = ()  # TrackerConfig fields set on the command line, which the checkpoint's leave alone
     action_interval_s: float = 0.0  # the action head runs on every track at most this often (0: every frame)
 
     def __post_init__(self):
@@ -61,14 +62,29 @@ class PipelineOptions:
             raise InputError(f"--action-interval must be >= 0 seconds, got {self.action_interval_s}")
 
     def with_thresholds(self, spec) -> "PipelineOptions":
-        """These options with the checkpoint's calibrated thresholds (``spec``: its
-        :class:`~models.checkpoint.InferenceSpec`), where it has them and they are wanted."""
-        if not self.checkpoint_thresholds or spec.track_high is None:
+        """These options with the checkpoint's calibrated tracker settings (``spec``: its
+        :class:`~models.checkpoint.InferenceSpec`), where it has them for this tracker and they
+        are wanted."""
+        chosen_for = spec.tracker_name or DEFAULT_TRACKER
+        if not self.checkpoint_thresholds or spec.track_high is None or chosen_for != self.tracker_name:
             return self
-        report = self.tracker.report_observation if spec.track_report_observation is None else spec.track_report_observation
-        tracker = replace(self.tracker, high_score=spec.track_high, new_track_score=spec.track_new,
-                          low_score=min(self.tracker.low_score, spec.track_high), report_observation=report)
-        return replace(self, tracker=tracker)
+        stored = {"high_score": spec.track_high, "new_track_score": spec.track_new,
+                  "report_observation": spec.track_report_observation}
+        settings = {k: v for k, v in stored.items() if v is not None and k not in self.given}
+        return replace(self, tracker=self.tracker.with_scores(**settings)) if settings else self
+
+    def thresholds_note(self, spec) -> str | None:
+        """One line saying which of the checkpoint's tracker settings these options run with."""
+        if spec.track_high is None:
+            return None
+        chosen_for = spec.tracker_name or DEFAULT_TRACKER
+        if not self.checkpoint_thresholds or chosen_for != self.tracker_name:
+            return f"tracker settings: not the checkpoint's (chosen for {chosen_for} on {spec.tracker_chosen_on})"
+        t = self.tracker
+        kept = f"; {', '.join(self.given)} as given" if self.given else ""
+        return (f"tracker settings: high {t.high_score:g}, new track {t.new_track_score:g}, reported box "
+                f"{'the detection' if t.report_observation else 'the Kalman estimate'} (the checkpoint's, chosen on "
+                f"{spec.tracker_chosen_on}{kept})")
 
     @property
     def detection_threshold(self) -> float:
@@ -111,7 +127,8 @@ def network_flags_given(args: argparse.Namespace) -> list[str]:
     """The flags of :func:`add_pipeline_arguments` that choose how a network runs and were given
     (away from their defaults): a command without a network refuses them instead of ignoring them."""
     given = (("--onnx", getattr(args, "onnx", None)), ("--runtime", getattr(args, "runtime", "torch") != "torch"),
-             ("--precision", getattr(args, "precision", "fp32") != "fp32"))
+             ("--precision", getattr(args, "precision", "fp32") != "fp32"),
+             ("--action-interval", getattr(args, "action_interval", 0.0) != PipelineOptions.action_interval_s))
     return [flag for flag, value in given if value]
 
 
@@ -122,13 +139,10 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
         value = getattr(args, flag, None)
         if value is not None and not 0 <= value <= 1:
             raise InputError(f"--{flag.replace('_', '-')} must be in [0, 1], got {value}")
-    defaults = TrackerConfig()
-    given = [getattr(args, flag, None) for flag in ("track_high", "track_new")]
-    high = defaults.high_score if given[0] is None else given[0]
-    new = defaults.new_track_score if given[1] is None else given[1]
+    flags = {"high_score": getattr(args, "track_high", None), "new_track_score": getattr(args, "track_new", None)}
+    given = {name: value for name, value in flags.items() if value is not None}
     conf = args.conf_threshold
-    low = defaults.low_score if conf is None else conf
-    tracker = TrackerConfig(high_score=high, new_track_score=new, low_score=min(low, high))
+    tracker = TrackerConfig(**({} if conf is None else {"low_score": conf})).with_scores(**given)
     runtime = getattr(args, "runtime", "torch")
     if getattr(args, "onnx", None) and runtime != "onnxruntime":
         raise InputError("--onnx is read by --runtime onnxruntime")
@@ -137,7 +151,7 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
     return PipelineOptions(tracker=tracker, tracker_name=getattr(args, "tracker", DEFAULT_TRACKER), conf_threshold=conf,
                            precision=getattr(args, "precision", "fp32"), device=getattr(args, "device", "auto"),
                            runtime=runtime, onnx=getattr(args, "onnx", None),
-                           checkpoint_thresholds=all(value is None for value in given),
+                           given=tuple(given),
                            action_interval_s=getattr(args, "action_interval", PipelineOptions.action_interval_s))
 
 
@@ -231,6 +245,11 @@ class Pipeline:
     @classmethod
     def tracker_only(cls, options: PipelineOptions | None = None) -> "Pipeline":
         return cls(options=options or PipelineOptions())
+
+    @property
+    def thresholds_note(self) -> str | None:
+        """One line on the checkpoint's recorded tracker settings and whether they run (None: it has none)."""
+        return None if self.spec is None else self.options.thresholds_note(self.spec)
 
     @property
     def action_names(self) -> list[str]:

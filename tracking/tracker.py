@@ -123,6 +123,13 @@ class TrackerConfig:
     report_observation: bool = False
     gate: float = CHI2_95_4DOF * 4
 
+    def with_scores(self, **settings) -> "TrackerConfig":
+        """These settings with ``settings`` (``high_score``, ``new_track_score``,
+        ``report_observation``, as a calibration chooses them) replaced, ``low_score`` lowered to
+        ``high_score`` where it was above it."""
+        high = settings.get("high_score", self.high_score)
+        return replace(self, **settings, low_score=min(self.low_score, high))
+
     def check(self) -> None:
         if not 0 <= self.low_score <= self.high_score <= 1:
             raise ValueError(f"need 0 <= low_score <= high_score <= 1, got {self.low_score}, {self.high_score}")

@@ -26,14 +26,14 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
         raise InputError(f"{path}: cannot write the checkpoint ({reason}); {kept}") from None
 
 
-def record_tracker_settings(path: str | os.PathLike, settings: dict, chosen_on: str) -> None:
+def record_tracker_settings(path: str | os.PathLike, settings: dict, chosen_on: str, tracker: str) -> None:
     """Writes the tracker settings chosen for the network in ``path`` (``high_score``,
-    ``new_track_score``, optionally ``report_observation``: :mod:`evaluation.calibration`) into the
-    checkpoint, where :class:`~models.checkpoint.InferenceSpec` reads them back; the weights and
+    ``new_track_score``, optionally ``report_observation``: :mod:`evaluation.calibration`) for the
+    tracker named ``tracker`` into the checkpoint, where :class:`~models.checkpoint.InferenceSpec` reads them back; the weights and
     everything else stay as they were, and the file is replaced atomically."""
     from models.checkpoint import TRACKER_SETTINGS, read_checkpoint, read_inference_spec
     state = read_checkpoint(path)
     read_inference_spec(path, state)  # refuse to add to a checkpoint inference could not read
-    state[TRACKER_SETTINGS] = {**settings, "chosen_on": str(chosen_on)}
+    state[TRACKER_SETTINGS] = {**settings, "chosen_on": str(chosen_on), "tracker": str(tracker)}
     read_inference_spec(path, state)  # the settings checked as a reader will check them, before writing
     save_checkpoint(path, state)

@@ -453,27 +453,34 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
         print(f"run folder: {trainer.run_dir}")
         print("validation: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
         if trainer.cfg.calibrate_tracker:
-            calibrate_best(cfg, trainer.run_dir / "best.pt")
+            calibrate_best(cfg, trainer.run_dir / "best.pt", trainer.device)
     return metrics
 
 
-def calibrate_best(cfg: DictConfig, best: Path) -> None:
+def calibrate_best(cfg: DictConfig, best: Path, device) -> None:
     """Chooses the tracker's settings for ``best`` on the run's val split and records them in it;
     a run that validates on frame ranges (``data.sources`` / ``data.val_sources``) keeps the
-    tracker's defaults, and says so. A failure here costs no training: it is one line."""
-    from evaluation.calibration import calibrate_checkpoint
+    tracker's defaults, and says so. The training is done by then: a failure or Ctrl-C here is one
+    line, and ``best.pt`` stays as it was (it is rewritten atomically, once, at the end)."""
+    from evaluation.calibration import calibrate_checkpoint, format_settings
+    from tracking.pipeline import PipelineOptions
     data = cfg.data
     if data.sources or data.val_sources or not best.is_file():
         why = "no best.pt" if not best.is_file() else "the val data is frame ranges, not a split of whole sequences"
         print(f"tracker settings: the defaults ({why}; scripts/calibrate_tracker.py chooses them on other data)")
         return
     root = Path(data.root)  # prepared by the training
+    again = f"python scripts/calibrate_tracker.py --checkpoint {best} --gt-root {root / 'val'}"
     try:
-        calibration = calibrate_checkpoint(best, root / "val")
-    except InputError as error:
-        print(f"tracker settings: the defaults (calibration failed: {error})", flush=True)
+        calibration = calibrate_checkpoint(best, root / "val", options=PipelineOptions(device=str(device)))
+    except KeyboardInterrupt:
+        print(f"tracker calibration interrupted: {best} keeps the tracker's defaults (later: {again})", flush=True)
+        return
+    except Exception as error:  # noqa: BLE001 (the run is trained and saved: report, do not lose it to a traceback)
+        detail = (str(error).strip().splitlines() or [""])[0][:200]
+        print(f"tracker settings: the defaults (calibration failed: {type(error).__name__}: {detail}; {again})",
+              flush=True)
         return
     row = calibration.table[calibration.chosen]
-    print(f"tracker settings for {best.name}, chosen by HOTA on {root / 'val'}: "
-          + ", ".join(f"{k}={v}" for k, v in calibration.settings.items())
+    print(f"tracker settings for {best.name}, chosen by HOTA on {root / 'val'}: {format_settings(calibration.settings)}"
           + f" (val MOTA {row['MOTA']:.2f}, IDF1 {row['IDF1']:.2f}, HOTA {row['HOTA']:.2f})", flush=True)

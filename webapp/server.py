@@ -87,6 +87,16 @@ def upload_path(folder: Path, upload_name: str) -> Path:
     return folder / (safe_stem(upload_name) + (suffix if re.fullmatch(r"\.[a-z0-9]{1,7}", suffix) else ".video"))
 
 
+def _tracker_thresholds(checkpoint: Path, defaults) -> dict:
+    """The thresholds ``checkpoint`` runs with when the page leaves them empty, and whose they are."""
+    from models.checkpoint import read_inference_spec
+    from tracking.trackers import DEFAULT_TRACKER
+    spec = read_inference_spec(checkpoint)[1]
+    if spec.track_high is not None and (spec.tracker_name or DEFAULT_TRACKER) == DEFAULT_TRACKER:
+        return {"track_high": spec.track_high, "track_new": spec.track_new, "source": "the checkpoint's"}
+    return {"track_high": defaults.high_score, "track_new": defaults.new_track_score, "source": "default"}
+
+
 def _options(settings: dict, device: str):
     """The pipeline options of a job's thresholds, checked as the command line checks its flags."""
     from tracking.pipeline import options_from_args
@@ -146,6 +156,7 @@ def create_app(config: AppConfig, workdir: str | os.PathLike | None = None):
     jobs = JobQueue(partial(run_job, config=config), root=Path(workdir) if workdir else None)
     limit = int(config.max_upload_mb * 2 ** 20)
     defaults = TrackerConfig()
+    tracker_defaults = {name: _tracker_thresholds(path, defaults) for name, path in config.checkpoints.items()}
 
     @asynccontextmanager
     async def lifespan(_):
@@ -178,8 +189,10 @@ def create_app(config: AppConfig, workdir: str | os.PathLike | None = None):
     def settings():
         return {"checkpoints": list(config.checkpoints), "example": config.example is not None,
                 "max_upload_mb": config.max_upload_mb,
-                # null: the checkpoint's calibrated value (scripts/calibrate_tracker.py), else the tracker's default
-                "defaults": {"conf_threshold": defaults.low_score, "track_high": None, "track_new": None}}
+                # A threshold left empty is the checkpoint's calibrated one (scripts/calibrate_tracker.py),
+                # else the tracker's default: what each checkpoint runs with, shown in the empty fields.
+                "defaults": {"conf_threshold": defaults.low_score, "track_high": None, "track_new": None},
+                "tracker_defaults": tracker_defaults}
 
     async def new_job(request: Request, video: UploadFile | None, example: bool, checkpoint: str | None,
                       conf_threshold: float | None, track_high: float | None,
@@ -267,8 +280,8 @@ def create_app(config: AppConfig, workdir: str | os.PathLike | None = None):
 
     @app.post("/api/track")
     async def track(request: Request, video: UploadFile | None = form["video"], checkpoint: str | None = form["checkpoint"],
-                    conf_threshold: float | None = form["conf_threshold"], track_high: float = form["track_high"],
-                    track_new: float = form["track_new"]):
+                    conf_threshold: float | None = form["conf_threshold"], track_high: float | None = form["track_high"],
+                    track_new: float | None = form["track_new"]):
         """A video in, its V-ICR JSON out (the file ``scripts/inference.py --save-json`` writes)."""
         job = await new_job(request, video, False, checkpoint, conf_threshold, track_high, track_new)
         if isinstance(job, JSONResponse):

@@ -92,7 +92,10 @@ def _cpu_now() -> float:
 
 def train_joint(cfg, run_dir: Path) -> tuple[Path, Budget]:
     """The joint network trained as ``scripts/run_trainer.py`` trains it; its best.pt and cost."""
+    from omegaconf import OmegaConf
+
     from train.run import train
+    cfg = OmegaConf.merge(cfg, {"trainer": {"calibrate_tracker": False}})  # the benchmark calibrates every side alike
     wall, cpu = time.perf_counter(), _cpu_now()
     train(cfg, run_dir=run_dir)
     return run_dir / "best.pt", Budget(_cpu_now() - cpu, time.perf_counter() - wall)
@@ -291,7 +294,7 @@ def calibrate_trackers(checkpoint: Path, detector, gt_root: Path | None, imgsz, 
     :class:`~tracking.pipeline.PipelineOptions`, ``{tracker: TrackerConfig}`` for YOLO11n's
     detections, and ``{pipeline: chosen settings}`` for the report. ``gt_root`` None: every
     tracker's defaults (and the checkpoint's own settings are not read either)."""
-    from evaluation.calibration import calibrate, record_network, record_rows
+    from evaluation.calibration import calibrate, format_settings, record_network, record_rows
     from evaluation.protocol import find_gt_sequences
     from evaluation.specialists.detector import detect_sequence
     from tracking.pipeline import Pipeline, PipelineOptions
@@ -314,7 +317,7 @@ def calibrate_trackers(checkpoint: Path, detector, gt_root: Path | None, imgsz, 
         calibration = calibrate(yolo, sequences, tracker_name=tracker, base=TrackerConfig())
         trackers[tracker], chosen[f"YOLO11n + {tracker}"] = calibration.config(TrackerConfig()), calibration.settings
     for label, settings in chosen.items():
-        log(f"{label}: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+        log(f"{label}: {format_settings(settings)}")
     return replace(base, tracker=joint.config(base.tracker)), trackers, chosen
 
 
@@ -490,8 +493,8 @@ def _write(report: Report, setting: Setting, out_dir: Path, detector, classifier
                                                 "budget_s": report.budget_s, "training": costs, "rows": report.rows,
                                                 "tracker_settings": report.tracker_settings},
                       default=float)
-    settings = "".join(f"\n- {label}: " + ", ".join(f"{k}={v}" for k, v in chosen.items())
-                       for label, chosen in report.tracker_settings.items())
+    from evaluation.calibration import format_settings
+    settings = "".join(f"\n- {label}: {format_settings(chosen)}" for label, chosen in report.tracker_settings.items())
     calibrated = (f"\n\nTracker settings chosen by HOTA on the validation sequences:{settings}\n" if settings
                   else "\n\nEvery tracker with its default settings (no calibration).\n")
     atomic_write_text(out_dir / "report.md", format_report(report) + calibrated)

@@ -96,25 +96,34 @@ def test_the_checkpoint_carries_the_settings_to_the_pipeline(trained_checkpoint,
     checkpoint = tmp_path / "best.pt"
     shutil.copy(trained_checkpoint, checkpoint)
     assert read_inference_spec(checkpoint)[1].track_high is None
-    assert Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu")).options.tracker == TrackerConfig()
+    plain = Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu"))
+    assert plain.options.tracker == TrackerConfig() and plain.thresholds_note is None
     with pytest.raises(InputError, match="scores must be in"):
-        record_tracker_settings(checkpoint, {"high_score": 1.5, "new_track_score": 0.6}, "test")
+        record_tracker_settings(checkpoint, {"high_score": 1.5, "new_track_score": 0.6}, "test", "mot-action")
     with pytest.raises(InputError, match="tracker_settings: unknown key 'gate'"):
-        record_tracker_settings(checkpoint, {"high_score": 0.5, "gate": 3.0}, "test")
+        record_tracker_settings(checkpoint, {"high_score": 0.5, "gate": 3.0}, "test", "mot-action")
     assert read_inference_spec(checkpoint)[1].track_high is None  # refused: the file is as it was
-    record_tracker_settings(checkpoint, {"high_score": 0.4, "new_track_score": 0.7, "report_observation": True}, "val")
+    chosen = {"high_score": 0.4, "new_track_score": 0.7, "report_observation": True}
+    record_tracker_settings(checkpoint, chosen, "val", "mot-action")
     spec = read_inference_spec(checkpoint)[1]
-    assert (spec.track_high, spec.track_new, spec.track_report_observation, spec.tracker_chosen_on) == (0.4, 0.7, True,
-                                                                                                        "val")
-    tracker = Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu")).options.tracker
+    assert (spec.track_high, spec.track_new, spec.track_report_observation, spec.tracker_chosen_on,
+            spec.tracker_name) == (0.4, 0.7, True, "val", "mot-action")
+    pipeline = Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu"))
+    tracker = pipeline.options.tracker
     assert (tracker.high_score, tracker.new_track_score, tracker.report_observation) == (0.4, 0.7, True)
+    assert pipeline.thresholds_note.startswith("tracker settings: high 0.4, new track 0.7, reported box the detection")
     off = Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu", checkpoint_thresholds=False))
-    assert off.options.tracker == TrackerConfig()
-    # The command line: a threshold flag given means the flags rule, the checkpoint's settings are not read.
+    assert off.options.tracker == TrackerConfig() and "not the checkpoint's" in off.thresholds_note
+    # Settings chosen for this project's tracker are not given to another one.
+    other = Pipeline.from_checkpoint(checkpoint, PipelineOptions(device="cpu", tracker_name="bytetrack"))
+    assert other.options.tracker == TrackerConfig()
+    # The command line: a threshold given replaces the checkpoint's for that field only.
     flags = dict(conf_threshold=None, tracker="mot-action", device="cpu")
-    assert options_from_args(Namespace(track_high=None, track_new=None, **flags)).checkpoint_thresholds
+    assert options_from_args(Namespace(track_high=None, track_new=None, **flags)).given == ()
     given = options_from_args(Namespace(track_high=0.3, track_new=None, **flags))
-    assert not given.checkpoint_thresholds and given.tracker.high_score == 0.3 and given.tracker.new_track_score == 0.6
+    assert given.given == ("high_score",)
+    tracker = Pipeline.from_checkpoint(checkpoint, given).options.tracker
+    assert (tracker.high_score, tracker.new_track_score, tracker.report_observation) == (0.3, 0.7, True)
 
 
 def test_calibrate_tracker_script_records_its_choice(trained_checkpoint, small_dataset, tmp_path):
@@ -135,6 +144,8 @@ def test_calibrate_tracker_script_records_its_choice(trained_checkpoint, small_d
                              timeout=600)
     assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "Traceback" not in missing.stderr
+    nothing = subprocess.run(script[:-4], capture_output=True, text=True, timeout=600)  # no sequences named
+    assert nothing.returncode == 2 and "give --dataset" in nothing.stderr and "Traceback" not in nothing.stderr
 
 
 def test_a_tie_keeps_the_tracker_s_own_settings(small_dataset):
@@ -166,3 +177,41 @@ def test_a_crafted_tracker_settings_entry_is_one_line(trained_checkpoint, tmp_pa
     with pytest.raises(InputError) as info:
         Pipeline.from_checkpoint(bad, PipelineOptions(device="cpu"))
     assert str(info.value).startswith(f"{bad}: ") and message in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("settings", [{"high_score": 0.3, "new_track_score": 0.3},
+                                      {"high_score": 0.5, "new_track_score": 0.7, "report_observation": True}])
+def test_recording_once_and_replaying_equals_running_the_network_with_those_settings(small_dataset, settings):
+    """The claim calibration rests on: one recorded run of the network, replayed, gives the tracks
+    a live run of network + tracker with the same settings gives."""
+    import torch
+    from evaluation.calibration import record_network
+    from models.checkpoint import InferenceSpec
+    from models.mot_action_net import build_model
+    from tests.conftest import he_initialised
+
+    torch.manual_seed(0)
+    model = he_initialised(build_model("tiny", num_actions=3).eval())
+    with torch.no_grad():  # scores of 0.4-0.9: boxes (random ones) everywhere, tracks from them
+        model.detection_head.cls_logits.bias.fill_(1.0)
+        model.detection_head.centerness.bias.fill_(1.0)
+    spec = InferenceSpec(("a", "b", "c"), (128, 192), 4, 2)
+    sequences = find_gt_sequences(small_dataset / "val", None)
+    network = Pipeline(options=PipelineOptions(device="cpu"), model=model, spec=spec, device=torch.device("cpu"))
+    recorded = record_network(network, sequences)
+    config = TrackerConfig().with_scores(**settings)
+    live = Pipeline(options=PipelineOptions(tracker=config, device="cpu", checkpoint_thresholds=False), model=model,
+                    spec=spec, device=torch.device("cpu"))
+    for recording, (name, gt_seq) in zip(recorded, sequences.items()):
+        from data.sequences import MotSequence
+        seq = MotSequence(gt_seq.root)
+        session = live.start(fps=seq.fps, name=name, width=seq.width, height=seq.height)
+        for index in range(gt_seq.num_frames):
+            session.step(index, index / seq.fps, seq.frame(index))
+        expected, got = session.mot_rows(), replay(recording, "mot-action", config)
+        assert len(expected) > 20  # tracks to compare, not two empty files
+        np.testing.assert_array_equal(got.frame, expected.frame)
+        np.testing.assert_array_equal(got.track_id, expected.track_id)
+        np.testing.assert_allclose(got.boxes, expected.boxes, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="would need what was not recorded"):
+        replay(recorded[0], "mot-action", TrackerConfig().with_scores(high_score=0.2, new_track_score=0.2))

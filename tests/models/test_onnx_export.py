@@ -91,10 +91,17 @@ def test_the_onnx_engine_tracks_as_the_eager_one_even_with_nobody(exported):
 
 def test_a_file_from_another_checkpoint_or_size_is_refused(exported, tmp_path):
     net, checkpoint, onnx = exported
+    state = torch.load(checkpoint, weights_only=True)
     other = tmp_path / "other.pt"
-    other.write_bytes(checkpoint.read_bytes() + b"x")
+    torch.save({**state, "model": {k: v + (k.endswith("weight") and v.ndim > 1) for k, v in state["model"].items()}},
+               other)
     with pytest.raises(InputError, match="exported from another checkpoint than"):
         OnnxStreamingModel(onnx, checkpoint=other)
+    # The same weights in a rewritten file (the tracker settings calibrate_tracker.py records): still its export.
+    rewritten = tmp_path / "rewritten.pt"
+    torch.save({**state, "tracker_settings": {"high_score": 0.5, "new_track_score": 0.7}}, rewritten)
+    assert rewritten.read_bytes() != checkpoint.read_bytes()
+    OnnxStreamingModel(onnx, checkpoint=rewritten)
     with pytest.raises(InputError, match=r"exported for input size \[128, 192\], asked \[256, 320\]"):
         OnnxStreamingModel(onnx, input_size=(256, 320))
     lone = tmp_path / "lone.onnx"
