@@ -225,8 +225,8 @@ def calibrate_checkpoint(checkpoint, gt_root: Path, *, criterion: str = "HOTA", 
     from train.checkpoint import record_tracker_settings
 
     options = replace(options or PipelineOptions(), checkpoint_thresholds=False)
+    sequences = find_gt_sequences(Path(gt_root), None)  # a wrong folder is refused before the model loads
     pipeline = Pipeline.from_checkpoint(checkpoint, options)
-    sequences = find_gt_sequences(Path(gt_root), None)
     recorded = record_network(pipeline, sequences, log=log)
     calibration = calibrate(recorded, sequences, tracker_name=options.tracker_name, base=options.tracker,
                             criterion=criterion)
