@@ -61,12 +61,16 @@ class PipelineOptions:
         if not self.action_interval_s >= 0:
             raise InputError(f"--action-interval must be >= 0 seconds, got {self.action_interval_s}")
 
-    def with_thresholds(self, spec) -> "PipelineOptions":
-        """These options with the checkpoint's calibrated tracker settings (``spec``: its
-        :class:`~models.checkpoint.InferenceSpec`), where it has them for this tracker and they
-        are wanted."""
+    def uses_checkpoint_settings(self, spec) -> bool:
+        """Whether the checkpoint (``spec``: its :class:`~models.checkpoint.InferenceSpec`) has
+        calibrated tracker settings for this tracker, and they are wanted."""
         chosen_for = spec.tracker_name or DEFAULT_TRACKER
-        if not self.checkpoint_thresholds or spec.track_high is None or chosen_for != self.tracker_name:
+        return self.checkpoint_thresholds and spec.track_high is not None and chosen_for == self.tracker_name
+
+    def with_thresholds(self, spec) -> "PipelineOptions":
+        """These options with the checkpoint's calibrated tracker settings, where
+        :meth:`uses_checkpoint_settings`."""
+        if not self.uses_checkpoint_settings(spec):
             return self
         stored = {"high_score": spec.track_high, "new_track_score": spec.track_new,
                   "report_observation": spec.track_report_observation}
@@ -77,9 +81,9 @@ class PipelineOptions:
         """One line saying which of the checkpoint's tracker settings these options run with."""
         if spec.track_high is None:
             return None
-        chosen_for = spec.tracker_name or DEFAULT_TRACKER
-        if not self.checkpoint_thresholds or chosen_for != self.tracker_name:
-            return f"tracker settings: not the checkpoint's (chosen for {chosen_for} on {spec.tracker_chosen_on})"
+        if not self.uses_checkpoint_settings(spec):
+            return (f"tracker settings: not the checkpoint's (chosen for {spec.tracker_name or DEFAULT_TRACKER} on "
+                    f"{spec.tracker_chosen_on})")
         t = self.tracker
         kept = f"; {', '.join(self.given)} as given" if self.given else ""
         return (f"tracker settings: high {t.high_score:g}, new track {t.new_track_score:g}, reported box "

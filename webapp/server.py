@@ -87,14 +87,14 @@ def upload_path(folder: Path, upload_name: str) -> Path:
     return folder / (safe_stem(upload_name) + (suffix if re.fullmatch(r"\.[a-z0-9]{1,7}", suffix) else ".video"))
 
 
-def _tracker_thresholds(checkpoint: Path, defaults) -> dict:
+def _tracker_thresholds(checkpoint: Path) -> dict:
     """The thresholds ``checkpoint`` runs with when the page leaves them empty, and whose they are."""
     from models.checkpoint import read_inference_spec
-    from tracking.trackers import DEFAULT_TRACKER
-    spec = read_inference_spec(checkpoint)[1]
-    if spec.track_high is not None and (spec.tracker_name or DEFAULT_TRACKER) == DEFAULT_TRACKER:
-        return {"track_high": spec.track_high, "track_new": spec.track_new, "source": "the checkpoint's"}
-    return {"track_high": defaults.high_score, "track_new": defaults.new_track_score, "source": "default"}
+    from tracking.pipeline import PipelineOptions
+    spec, options = read_inference_spec(checkpoint)[1], PipelineOptions()  # the app runs the default tracker
+    tracker = options.with_thresholds(spec).tracker
+    return {"track_high": tracker.high_score, "track_new": tracker.new_track_score,
+            "source": "the checkpoint's" if options.uses_checkpoint_settings(spec) else "default"}
 
 
 def _options(settings: dict, device: str):
@@ -156,7 +156,7 @@ def create_app(config: AppConfig, workdir: str | os.PathLike | None = None):
     jobs = JobQueue(partial(run_job, config=config), root=Path(workdir) if workdir else None)
     limit = int(config.max_upload_mb * 2 ** 20)
     defaults = TrackerConfig()
-    tracker_defaults = {name: _tracker_thresholds(path, defaults) for name, path in config.checkpoints.items()}
+    tracker_defaults = {name: _tracker_thresholds(path) for name, path in config.checkpoints.items()}
 
     @asynccontextmanager
     async def lifespan(_):
