@@ -30,7 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="synthetic: experiment=synthetic_30min, scored on the test split; pets09: "
                         "experiment=pets09_tiny, scored on frames 431-530")
     p.add_argument("--out", type=Path, required=True, help="folder for the runs, results and report.md / report.json")
-    p.add_argument("--checkpoint", type=Path, help="the joint network's best.pt of that experiment (default: train it)")
+    p.add_argument("--checkpoint", type=Path, help="the joint network's checkpoint of that experiment, chosen as the setting chooses (synthetic: its "
+                        "best.pt; pets09: its last.pt, since the only validation frames are the scored ones) "
+                        "(default: train it)")
     p.add_argument("--joint-cpu-s", type=float, help="with --checkpoint: the CPU seconds its training took")
     p.add_argument("--detection-only", action="store_true",
                    help="train and score the detector and the trackers only (no clip classifiers, no action "

@@ -134,7 +134,7 @@ def _grey_out(frame: np.ndarray, ignore_boxes: np.ndarray, keep_boxes: np.ndarra
 class TrainedDetector:
     """What :func:`train_yolo` produced and what it cost."""
 
-    weights: Path  # best.pt: the epoch with ultralytics' best fitness on the val split
+    weights: Path  # best.pt (ultralytics' best fitness on the val split) or last.pt (the EMA at the end)
     cpu_seconds: float  # user + system CPU time of the training process (setup and final validation included)
     wall_seconds: float  # the same span in wall time
     epochs: int  # epochs started; a time-stopped last one is partial (and still validated)
@@ -152,11 +152,13 @@ def check_imgsz(imgsz: tuple[int, int]) -> tuple[int, int]:
 
 
 def train_yolo(dataset_yaml: str | os.PathLike, out_dir: str | os.PathLike, *, imgsz: tuple[int, int], budget_s: float,
-               seed: int = 0, batch: int = 16, threads: int = 1, max_epochs: int = 10_000) -> TrainedDetector:
+               seed: int = 0, batch: int = 16, threads: int = 1, max_epochs: int = 10_000,
+               weights: str = "best") -> TrainedDetector:
     """Train YOLO11n from scratch (``yolo11n.yaml``, random init) on the CPU for ``budget_s`` CPU
     seconds of the training process (ultralytics' ``time=``, read on a CPU clock, which replaces the
     epoch count after the first epoch by the number that fits; ``max_epochs`` only bounds that first estimate), validating on the val split
-    each epoch so that ``best.pt`` is picked by ultralytics' own fitness on it. Every other
+    each epoch so that ``best.pt`` is picked by ultralytics' own fitness on it (``weights="last"``:
+    ``last.pt``, the EMA weights at the end, where the val frames are the scored ones). Every other
     hyperparameter is ultralytics' default: this is the detector a user would train.
 
     Training runs in a child process with ``threads`` CPU threads: its CPU time is measured apart
@@ -167,6 +169,8 @@ def train_yolo(dataset_yaml: str | os.PathLike, out_dir: str | os.PathLike, *, i
     height, width = check_imgsz(imgsz)
     if not budget_s > 0:
         raise ValueError(f"budget_s must be > 0, got {budget_s}")
+    if weights not in ("best", "last"):
+        raise ValueError(f"weights must be 'best' or 'last', got {weights!r}")
     if batch < 2 or threads < 1:
         raise ValueError(f"need batch >= 2 (BatchNorm) and threads >= 1, got batch={batch}, threads={threads}")
     dataset_yaml = Path(dataset_yaml).resolve()
@@ -176,7 +180,7 @@ def train_yolo(dataset_yaml: str | os.PathLike, out_dir: str | os.PathLike, *, i
     out_dir.mkdir(parents=True, exist_ok=True)
     request = {"data": str(dataset_yaml), "project": str(out_dir), "imgsz": max(height, width), "budget_s": float(budget_s),
                "seed": int(seed), "batch": int(batch), "threads": int(threads), "max_epochs": int(max_epochs),
-               "result": str(out_dir / "result.json")}
+               "weights": weights, "result": str(out_dir / "result.json")}
     log = out_dir / "train.log"
     env = {**os.environ, "YOLO_OFFLINE": "1", "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -219,9 +223,10 @@ def _train_child(request: dict) -> None:
                     amp=False, project=request["project"], name=TRAIN_RUN, exist_ok=True, plots=False, val=True,
                     seed=request["seed"])
     trainer = model.trainer
-    if not Path(trainer.best).is_file():
-        raise RuntimeError(f"ultralytics wrote no {trainer.best}")
-    Path(request["result"]).write_text(json.dumps({"weights": str(trainer.best), "epochs": trainer.epoch + 1}))
+    kept = Path(trainer.last if request.get("weights") == "last" else trainer.best)
+    if not kept.is_file():
+        raise RuntimeError(f"ultralytics wrote no {kept}")
+    Path(request["result"]).write_text(json.dumps({"weights": str(kept), "epochs": trainer.epoch + 1}))
 
 
 @dataclass

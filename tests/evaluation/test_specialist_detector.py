@@ -118,3 +118,16 @@ def test_yolo11n_trains_from_scratch_and_detects(synthetic, tmp_path):
     # The same frames as an iterator give the same detections.
     again = detect_sequence(trained.weights, (seq.frame(i) for i in range(len(seq))), imgsz=(96, 160), threads=1)
     np.testing.assert_allclose(again.rows.boxes, rows.boxes, atol=1e-4)
+
+
+def test_the_last_weights_are_kept_where_asked(synthetic, tmp_path):
+    """Where the only validation frames are the scored ones (PETS09), ultralytics' best.pt would be
+    chosen by them: the end-of-schedule EMA weights (last.pt) are kept instead."""
+    pytest.importorskip("ultralytics")
+    train, val = mot_split(synthetic, "train"), mot_split(synthetic, "val")
+    data_yaml = write_yolo_dataset(train, val, tmp_path / "yolo")
+    trained = train_yolo(data_yaml, tmp_path / "run", imgsz=(96, 160), budget_s=4, seed=0, batch=4, threads=1,
+                         weights="last")
+    assert trained.weights.is_file() and trained.weights.name == "last.pt"
+    with pytest.raises(ValueError, match="'best' or 'last'"):
+        train_yolo(data_yaml, tmp_path / "run2", imgsz=(96, 160), budget_s=4, weights="final")

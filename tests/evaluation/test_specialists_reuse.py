@@ -80,3 +80,18 @@ def test_missing_files_and_bad_records_are_one_line_errors(run, tmp_path):
         load_trained(out, SYNTHETIC, 4011.0)
     with pytest.raises(InputError, match="not the --out of a benchmark run"):
         load_trained(tmp_path / "empty", SYNTHETIC, 4011.0)
+
+
+def test_each_setting_keeps_checkpoints_not_chosen_by_its_scored_frames():
+    from omegaconf import OmegaConf
+
+    from evaluation.specialists.benchmark import Setting
+    from train.run import compose_config
+    # PETS09 validates on the frames it is scored on, so both sides keep their last weights.
+    pets09 = SETTINGS["pets09"]
+    cfg = compose_config([f"experiment={pets09.experiment}"])
+    _, scored = pets09.test_data(cfg)
+    assert list(OmegaConf.to_container(cfg.data.val_sources[0].frames)) == list(scored) and pets09.weights == "last"
+    assert SYNTHETIC.weights == "best"  # its val split is apart from the test split it is scored on
+    with pytest.raises(ValueError, match="'best' or 'last'"):
+        Setting("x", "smoke", weights="final")
