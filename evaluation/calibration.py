@@ -226,6 +226,11 @@ def calibrate_checkpoint(checkpoint, gt_root: Path, *, criterion: str = "HOTA", 
 
     options = replace(options or PipelineOptions(), checkpoint_thresholds=False)
     sequences = find_gt_sequences(Path(gt_root), None)  # a wrong folder is refused before the model loads
+    people = sum(int(((seq.gt.conf != 0) & ((seq.gt.class_id == 1) | (not seq.class_aware))).sum())
+                 for seq in sequences.values())
+    if people == 0:  # every setting would score alike (0 or NaN) and the pick would be arbitrary
+        raise InputError(f"{gt_root}: no ground-truth people to calibrate on (every gt row is empty, "
+                         "an ignore region or another class)")
     pipeline = Pipeline.from_checkpoint(checkpoint, options)
     recorded = record_network(pipeline, sequences, log=log)
     calibration = calibrate(recorded, sequences, tracker_name=options.tracker_name, base=options.tracker,

@@ -127,7 +127,7 @@ def load_results(seq: GtSequence, files: dict[str, Path], label_map, allow_empty
     action scores from ``<seq>.json``; errors name the file. An empty MOT file alone is an error
     (usually a wrong path or a failed run) unless ``allow_empty`` (a model that found nobody) or a
     V-ICR JSON of the same run comes with it."""
-    from data.formats.mot import MotRows, check_unique_ids, read_mot_file
+    from data.formats.mot import MotRows, check_boxes_fit, check_unique_ids, read_mot_file
     from data.formats.vicr import read_vicr_video
 
     rows, source = None, files.get("txt") or files.get("json")
@@ -173,12 +173,7 @@ def load_results(seq: GtSequence, files: dict[str, Path], label_map, allow_empty
     if len(rows) and (rows.frame.min() < 1 or rows.frame.max() > seq.num_frames):
         bad = int(rows.frame[(rows.frame < 1) | (rows.frame > seq.num_frames)][0])
         raise FormatError(source, f"frame {bad} is outside sequence {seq.name}'s frames 1-{seq.num_frames}")
-    if len(rows) and seq.size is not None:
-        width, height = seq.size
-        outside = (rows.boxes[:, 0] >= width) | (rows.boxes[:, 1] >= height)
-        if outside.mean() > 0.5:  # a few boxes drifting off the frame happen; most of them: another video size
-            raise FormatError(source, f"{int(outside.sum())} of {len(rows)} boxes start outside {seq.name}'s "
-                                      f"{width}x{height} frames: a result for frames of another size?")
+    check_boxes_fit(rows, seq.size, source, seq.name)
     action_scores = None
     # A run that recorded actions (its JSON has a label map) is scored on them even where it tracked
     # nobody: no prediction then scores 0, not "no action metrics".
@@ -429,9 +424,13 @@ def _tube_video_map(gt_tubes: dict, tracked: dict, label_map, num_labels: int) -
     return {key: summary[key] * 100 for key in ("video_mAP@0.2", "video_mAP@0.5", "video_mAP@0.10:0.90")}
 
 
+SPLITS = ("train", "val", "test")  # the split folders a dataset may hold (the synthetic benchmark's)
+
+
 def gt_root_of(dataset: str | None, split: str, gt_root: str | None) -> Path:
     """The folder of ground-truth sequences: ``gt_root`` itself, or ``<dataset>/<split>`` where
-    ``dataset`` is ``synthetic`` (the generated benchmark, made on first use) or a path."""
+    ``dataset`` is ``synthetic`` (the generated benchmark, made on first use) or a path; a dataset
+    without split folders is taken whole."""
     if gt_root:
         return Path(gt_root)
     if dataset == "synthetic":
@@ -442,7 +441,12 @@ def gt_root_of(dataset: str | None, split: str, gt_root: str | None) -> Path:
                           log=lambda message: print(message, file=sys.stderr, flush=True))
     else:
         base = Path(dataset)
-    return base / split if (base / split).is_dir() else base
+    if (base / split).is_dir():
+        return base / split
+    splits = sorted(name for name in SPLITS if (base / name).is_dir())
+    if splits:  # a mistyped split must not quietly score (or calibrate on) every split at once
+        raise InputError(f"{base}: no split {split!r} (it has {', '.join(splits)})")
+    return base  # a folder of sequences, or one sequence (PETS09-S2L1): no splits to choose from
 
 
 def parse_frames(text: str | None) -> tuple[int, int] | None:

@@ -47,6 +47,12 @@ def load_model_state(model: torch.nn.Module, state_dict, source: str) -> None:
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
     shapes = sorted(k for k in set(own) & set(state_dict) if own[k].shape != state_dict[k].shape)
+    # load_state_dict casts silently: integer values where the model holds floats (or the reverse)
+    # are a damaged file, not a precision choice (a float16 copy of float32 weights is one).
+    kinds = sorted(k for k in set(own) & set(state_dict) if own[k].is_floating_point() != state_dict[k].is_floating_point())
+    if kinds:
+        raise InputError(f"{source}: checkpoint does not fit this model: {len(kinds)} tensors of another kind of dtype "
+                         f"(e.g. {kinds[0]}: checkpoint {state_dict[kinds[0]].dtype} vs model {own[kinds[0]].dtype})")
     if missing or unexpected or shapes:
         parts = []
         if shapes:
@@ -93,6 +99,7 @@ class InferenceSpec:
             raise ValueError(f"input_size must be two multiples of 32, got {list(self.input_size)}")
         if self.clip_len < 1 or self.stride < 1:
             raise ValueError(f"clip_len and stride must be positive, got {self.clip_len}, {self.stride}")
+        check_printable(self.action_names, "action_names")
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,15 @@ class StoredTrackerSettings:
         for value in (self.high_score, self.new_track_score):
             if not 0 <= value <= 1:
                 raise ValueError(f"scores must be in [0, 1], got {value:g}")
+        check_printable((self.chosen_on or "", self.tracker or ""), "chosen_on and tracker")
+
+
+def check_printable(texts, what: str) -> None:
+    """Text a checkpoint carries is printed and drawn: a line break or a terminal escape in it would
+    forge output lines, so it is refused (``ValueError``, named by the caller)."""
+    for text in texts:
+        if not text.isprintable():
+            raise ValueError(f"{what} must be printable text on one line, got {text!r}")
 
 
 def read_inference_spec(path: str | os.PathLike, state: dict | None = None) -> tuple[ModelConfig, InferenceSpec]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
+import math
 import sys
 from pathlib import Path
 
@@ -63,11 +65,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--joint-override changes the joint network's training: it goes without --checkpoint")
     if (args.checkpoint is None) != (args.joint_cpu_s is None):
         p.error("--checkpoint and --joint-cpu-s go together")
+    if args.joint_cpu_s is not None and not (math.isfinite(args.joint_cpu_s) and args.joint_cpu_s > 0):
+        p.error(f"--joint-cpu-s must be a positive number of CPU seconds, got {args.joint_cpu_s}")
     return args
 
 
 def run(args):
+    from common.errors import InputError
     from evaluation.specialists.benchmark import SETTINGS, format_report, quick_setting, run_benchmark
+
+    if importlib.util.find_spec("ultralytics") is None:  # said now, not after the joint network's training
+        raise InputError("the specialists need ultralytics: install the bench environment "
+                         "(pip install -c constraints-bench.txt -e \".[bench,deploy]\")")
+    if args.checkpoint is not None:
+        from models.checkpoint import read_inference_spec
+        read_inference_spec(args.checkpoint)  # a wrong or damaged file is refused before hours of training
 
     if args.quick:
         setting, budget, extra = quick_setting(args.out / "data"), 10.0, {"fps_frames": 10, "rounds": 1}

@@ -311,14 +311,29 @@ def find_gt_sequences(folder: Path) -> list[GtSequence]:
         name = info.name if info else d.name
         if len(gt) and info and gt.frame.max() > info.seq_length:
             raise FormatError(path, f"frame {gt.frame.max()} beyond seqLength={info.seq_length} of {d / 'seqinfo.ini'}")
+        size = (info.width, info.height) if info and info.width and info.height else None
+        check_boxes_fit(gt, size, path, name)
         actions_path = path.parent / "actions.txt"
         sequences.append(GtSequence(
             name=name, root=d, gt=gt, gt_path=path,
             num_frames=info.seq_length if info else int(gt.frame.max()) if len(gt) else 0,
             fps=info.frame_rate if info else 0.0, class_aware=gt.layout == "mot16",
             actions=read_action_sidecar(actions_path) if actions_path.is_file() else {},
-            size=(info.width, info.height) if info and info.width and info.height else None))
+            size=size))
     return sequences
+
+
+def check_boxes_fit(rows: MotRows, size: tuple[int, int] | None, source, sequence: str) -> None:
+    """A :class:`FormatError` on ``source`` when most of ``rows``' boxes start outside frames of
+    ``size`` ``(width, height)``: rows written for a video of another size. A few boxes past the
+    edge happen (people leaving, a tracker's estimate drifting); most of them do not."""
+    if not len(rows) or size is None:
+        return
+    width, height = size
+    outside = (rows.boxes[:, 0] >= width) | (rows.boxes[:, 1] >= height)
+    if outside.mean() > 0.5:
+        raise FormatError(source, f"{int(outside.sum())} of {len(rows)} boxes start outside {sequence}'s "
+                                  f"{width}x{height} frames: boxes for frames of another size?")
 
 
 # A result or ground truth per identity, as pseudo-labelling and action clips read it.

@@ -146,6 +146,15 @@ def test_calibrate_tracker_script_records_its_choice(trained_checkpoint, small_d
     assert "Traceback" not in missing.stderr
     nothing = subprocess.run(script[:-4], capture_output=True, text=True, timeout=600)  # no sequences named
     assert nothing.returncode == 2 and "give --dataset" in nothing.stderr and "Traceback" not in nothing.stderr
+    # Ground truth with nobody to score: every setting would tie at 0 or NaN; nothing is recorded.
+    empty = tmp_path / "empty"
+    shutil.copytree(small_dataset / "val", empty)
+    for gt in empty.glob("*/gt/gt.txt"):
+        gt.write_text("")
+    before = read_inference_spec(checkpoint)[1]
+    nobody = subprocess.run(script[:-4] + ["--gt-root", str(empty)], capture_output=True, text=True, timeout=600)
+    assert nobody.returncode == 2 and "no ground-truth people to calibrate on" in nobody.stderr
+    assert "Traceback" not in nobody.stderr and read_inference_spec(checkpoint)[1] == before
 
 
 def test_a_tie_keeps_the_tracker_s_own_settings(small_dataset):
@@ -167,6 +176,9 @@ def test_a_tie_keeps_the_tracker_s_own_settings(small_dataset):
     ({"high_score": "0.5; import os", "new_track_score": 0.6}, "tracker_settings.high_score: expected a number, got"),
     ({"high_score": 0.5, "new_track_score": 0.6, "report_observation": "yes"},
      "tracker_settings.report_observation: expected true or false or null"),
+    # Printed by every command: a line break or a terminal escape would forge an output line.
+    ({"high_score": 0.5, "new_track_score": 0.6, "chosen_on": "val\nerror: forged\x1b[31m"},
+     "chosen_on and tracker must be printable text on one line"),
 ])
 def test_a_crafted_tracker_settings_entry_is_one_line(trained_checkpoint, tmp_path, stored, message):
     import torch

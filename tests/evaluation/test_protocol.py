@@ -164,6 +164,20 @@ def test_vicr_results_that_cannot_be_scored_as_given_are_refused(tmp_path):
     assert score(frames=(1, 2))["table"]["seq-a"]["mota"] == 100
 
 
+def test_ground_truth_for_frames_of_another_size_is_refused(tmp_path):
+    from common.errors import FormatError
+    from evaluation.protocol import find_gt_sequences
+
+    gt = _sequence(tmp_path / "gt")
+    (gt / "seq-a" / "gt" / "gt.txt").write_text("".join(f"{f},1,500,300,20,40,1,1,1.0\n" for f in range(1, 5)))
+    with pytest.raises(FormatError, match=r"gt.txt: 4 of 4 boxes start outside seq-a's 100x100 frames"):
+        find_gt_sequences(gt, None)
+    # One box past the edge (a person leaving) is ground truth as it is.
+    (gt / "seq-a" / "gt" / "gt.txt").write_text("".join(f"{f},1,{500 if f == 4 else 10},10,20,40,1,1,1.0\n"
+                                                        for f in range(1, 5)))
+    assert len(find_gt_sequences(gt, None)["seq-a"].gt) == 4
+
+
 def test_mot_results_for_frames_of_another_size_are_refused(tmp_path):
     from common.errors import FormatError
 
@@ -180,3 +194,17 @@ def test_a_folder_without_ground_truth_says_what_it_looked_for(tmp_path):
     with pytest.raises(InputError) as info:
         run_evaluation(gt_root=tmp_path, results=[str(tmp_path)], out_dir=tmp_path / "o", plots=False)
     assert str(info.value) == f"{tmp_path}: no sequences with gt/gt.txt or gt.txt"
+
+
+def test_a_split_the_dataset_lacks_is_refused_not_replaced_by_all_of_it(tmp_path):
+    from evaluation.protocol import gt_root_of
+
+    for split in ("train", "val"):
+        _sequence(tmp_path / "ds" / split)
+    assert gt_root_of(str(tmp_path / "ds"), "val", None) == tmp_path / "ds" / "val"
+    with pytest.raises(InputError, match=r"ds: no split 'vall' \(it has train, val\)"):
+        gt_root_of(str(tmp_path / "ds"), "vall", None)
+    # A folder of sequences without splits (one real video, say) is taken whole.
+    flat = _sequence(tmp_path / "flat")
+    assert gt_root_of(str(flat), "test", None) == flat
+    assert gt_root_of(None, "test", str(tmp_path / "elsewhere")) == tmp_path / "elsewhere"

@@ -141,3 +141,18 @@ def test_force_never_deletes_a_users_files(tmp_path):
     one_line(script("download_data.py", "--dataset", "synthetic", "--out", out, "--force", "--seed", "3", *tiny),
              "holds files the generator did not write (thesis.tex)")
     assert (out / "thesis.tex").read_text() == "years of work"
+
+
+def test_the_specialists_benchmark_refuses_bad_flags_and_files_before_any_training(tmp_path):
+    """Hours of training come first in that benchmark: what would fail after them is said at once."""
+    result = script("benchmark_specialists.py", "--out", tmp_path / "out", "--checkpoint", tmp_path / "none.pt",
+                    "--joint-cpu-s", "nan")
+    assert result.returncode == 2 and "--joint-cpu-s must be a positive number of CPU seconds, got nan" in result.stderr
+    result = script("benchmark_specialists.py", "--out", tmp_path / "out", "--checkpoint", tmp_path / "none.pt",
+                    "--joint-cpu-s", "60")
+    try:
+        import ultralytics  # noqa: F401
+        one_line(result, "none.pt: checkpoint not found")
+    except ImportError:
+        one_line(result, "the specialists need ultralytics: install the bench environment")
+    assert not (tmp_path / "out").exists()

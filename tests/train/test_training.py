@@ -137,6 +137,13 @@ def test_checkpoint_mismatch_errors_are_clear(small_dataset, tmp_path):
     partial = {k: v for k, v in state["model"].items() if not k.startswith("action_head")}
     with pytest.raises(InputError, match="missing keys"):
         load_model_state(build_model("tiny", num_actions=6), partial, "last.pt")
+    # Integer values where the model holds floats would be cast without a word: a damaged file.
+    cast = {**state["model"], "backbone.stem.0.weight": state["model"]["backbone.stem.0.weight"].long()}
+    with pytest.raises(InputError, match=r"1 tensors of another kind of dtype \(e.g. backbone.stem.0.weight: "
+                                         r"checkpoint torch.int64 vs model torch.float32\)"):
+        load_model_state(build_model("tiny", num_actions=6), cast, "last.pt")
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
+    load_model_state(build_model("tiny", num_actions=6), half, "last.pt")  # a float16 copy is still the weights
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="not a readable checkpoint"):
         read_checkpoint(tmp_path / "junk.pt")
