@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +26,14 @@ TRACKER_SETTINGS = "tracker_settings"  # {high_score, new_track_score, report_ob
 def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """The checkpoint's dictionary, or an :class:`InputError` naming the file and the problem."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: a folder, not a checkpoint file (give its best.pt or last.pt)")
     if not path.is_file():
         raise InputError(f"{path}: checkpoint not found")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file, not a checkpoint")
+    if not zipfile.is_zipfile(path):  # torch.save's format; anything else fails inside torch.load obscurely
+        raise InputError(f"{path}: not a checkpoint file (torch.save writes a zip archive; this is not one)")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for foreign, truncated or unsafe files

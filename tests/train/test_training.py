@@ -145,7 +145,7 @@ def test_checkpoint_mismatch_errors_are_clear(small_dataset, tmp_path):
     half = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
     load_model_state(build_model("tiny", num_actions=6), half, "last.pt")  # a float16 copy is still the weights
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(InputError, match="not a readable checkpoint"):
+    with pytest.raises(InputError, match="junk.pt: not a checkpoint file \\(torch.save writes a zip archive"):
         read_checkpoint(tmp_path / "junk.pt")
     torch.save({"weights": 1}, tmp_path / "foreign.pt")
     with pytest.raises(InputError, match="not a mot-action checkpoint"):
