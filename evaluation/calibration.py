@@ -168,7 +168,8 @@ def replay(recorded: RecordedSequence, tracker_name: str, config):
 
 def calibrate(recorded: list[RecordedSequence], sequences: dict, *, tracker_name: str, base, criterion: str = "HOTA",
               grid: tuple[dict, ...] | None = None) -> Calibration:
-    """Scores every setting of ``grid`` (default :func:`grid_for` the tracker) on the recordings
+    """Scores every setting of ``grid`` (default :func:`grid_for` the tracker; ``base``'s own
+    setting is added when the grid lacks it, as for ultralytics' 0.25 thresholds) on the recordings
     against the ``sequences``' ground truth and chooses the best by ``criterion`` (ties: the first
     in the grid, after ``base``'s own setting); ``base``: the :class:`~tracking.tracker.TrackerConfig`
     whose other settings stay."""
@@ -179,6 +180,9 @@ def calibrate(recorded: list[RecordedSequence], sequences: dict, *, tracker_name
     if not recorded:
         raise InputError("no sequences to calibrate on")
     grid, table = grid or grid_for(tracker_name), []
+    own = {key: getattr(base, key) for key in grid[0]}
+    if own not in grid:  # the tracker's own settings are always tried: calibration never loses to them on this data
+        grid = (own, *grid)
     for settings in grid:
         config = base.with_scores(**settings)
         results = {r.name: SequenceResult(replay(r, tracker_name, config), None, Path(r.name)) for r in recorded}

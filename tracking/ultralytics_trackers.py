@@ -42,6 +42,31 @@ class _Detections:
         return _Detections(self.xyxy[index], self.conf[index])
 
 
+def _own_settings(kind: str) -> dict:
+    """ultralytics' ``<kind>.yaml`` (bytetrack or botsort), as its ``model.track`` reads it."""
+    try:
+        import ultralytics
+        import yaml
+    except ImportError as exc:
+        raise InputError(f"tracker {kind!r} is ultralytics' ({exc.name} is not installed): "
+                         f"install the bench extra, {INSTALL}") from exc
+    return yaml.safe_load((Path(ultralytics.__file__).parent / "cfg" / "trackers" / f"{kind}.yaml").read_text())
+
+
+def default_config(kind: str, fps: float) -> TrackerConfig:
+    """ultralytics' own settings for ``kind`` as the :class:`TrackerConfig` this adapter maps back
+    to them at ``fps``: its yaml's thresholds and its lost buffer in frames (``model.track`` builds
+    its trackers for 30 fps whatever the video's rate, so the buffer is that many frames). This
+    project's defaults are another tracker's; a specialist "at its defaults" runs with these."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    own = _own_settings(kind)
+    return TrackerConfig(high_score=float(own["track_high_thresh"]), low_score=float(own["track_low_thresh"]),
+                         new_track_score=float(own["new_track_thresh"]), lost_buffer_s=int(own["track_buffer"]) / fps)
+
+
 class UltralyticsTracker:
     """One of ultralytics' trackers (``kind``: bytetrack or botsort) for one video."""
 
@@ -53,16 +78,9 @@ class UltralyticsTracker:
         config.check()
         if not fps > 0:
             raise ValueError(f"fps must be > 0, got {fps}")
-        try:
-            import ultralytics
-            import yaml
-            from ultralytics.trackers.bot_sort import BOTSORT
-            from ultralytics.trackers.byte_tracker import BYTETracker
-        except ImportError as exc:
-            raise InputError(f"tracker {kind!r} is ultralytics' ({exc.name} is not installed): "
-                             f"install the bench extra, {INSTALL}") from exc
-
-        settings = yaml.safe_load((Path(ultralytics.__file__).parent / "cfg" / "trackers" / f"{kind}.yaml").read_text())
+        settings = _own_settings(kind)
+        from ultralytics.trackers.bot_sort import BOTSORT
+        from ultralytics.trackers.byte_tracker import BYTETracker
         settings.update(track_high_thresh=config.high_score, track_low_thresh=config.low_score,
                         new_track_thresh=config.new_track_score,
                         track_buffer=max(int(round(config.lost_buffer_s * fps)), 1))

@@ -53,6 +53,9 @@ class Setting:
     # Which checkpoint each side keeps: "best" by its validation, or "last" (the EMA weights at the
     # end of the schedule) where the validation frames are the scored ones.
     weights: str = "best"
+    # Frames past the ground truth both sides also run on, written for whoever holds their ground
+    # truth (PETS09-S2L1 531-795: twice as crowded, most of its people never seen in training).
+    held_out: tuple[int, int] | None = None
 
     def __post_init__(self):
         if self.weights not in ("best", "last"):
@@ -62,9 +65,9 @@ class Setting:
         """``(ground-truth folder, MOT frames or None)``: the synthetic test split, or the frames of
         the sequence the experiment validates on (PETS09-S2L1 431-530)."""
         if cfg.data.sources:
-            held_out = cfg.data.val_sources[0]
-            frames = tuple(held_out.frames) if held_out.get("frames") else None
-            return Path(held_out.root), frames
+            validated = cfg.data.val_sources[0]
+            frames = tuple(validated.frames) if validated.get("frames") else None
+            return Path(validated.root), frames
         return Path(cfg.data.root) / "test", None
 
     def calibration_data(self, cfg) -> Path | None:
@@ -77,7 +80,7 @@ class Setting:
 
 
 SETTINGS = {"synthetic": Setting("synthetic", "synthetic_30min"),
-            "pets09": Setting("pets09", "pets09_tiny", actions=False, weights="last")}
+            "pets09": Setting("pets09", "pets09_tiny", actions=False, weights="last", held_out=(531, 795))}
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Report:
     rows: dict[str, dict] = field(default_factory=dict)  # pipeline -> metrics (percent), fps, training cost
     budget_s: float = 0.0
     tracker_settings: dict = field(default_factory=dict)  # joint network / YOLO11n + tracker -> settings chosen on val
+    held_out: dict = field(default_factory=dict)  # pipeline -> folder of its MOT files on the setting's held-out frames
 
 
 def _cpu_now() -> float:
@@ -189,6 +193,34 @@ def _sequence(gt_seq, frames):
     return FrameRange(seq, first, last) if (first, last) != (1, len(seq)) else seq
 
 
+def _detect_all(detector, found: dict, frames, imgsz, threads: int, log) -> dict:
+    """``{seq: (the frames run on as a Sequence, YOLO11n's raw detections in MOT frame numbers)}``."""
+    from evaluation.specialists.detector import detect_sequence
+    detections = {}
+    for name, gt_seq in found.items():
+        log(f"{name}: detecting")
+        seq = _sequence(gt_seq, frames)
+        rows = detect_sequence(detector.weights, seq, imgsz=imgsz, threads=threads).rows
+        rows.frame = rows.frame + (_first(frames) - 1)  # back to the sequence's MOT frame numbers
+        detections[name] = (seq, rows)
+    return detections
+
+
+def _track_all(detections: dict, tracker: str, config, found: dict, frames) -> dict:
+    """``{seq: MotRows}``: ``tracker`` (with its :class:`TrackerConfig` ``config``) on each
+    sequence's detections, frame by frame over ``frames``."""
+    from tracking.pipeline import Pipeline, PipelineOptions
+    tracked = {}
+    for name, (seq, rows) in detections.items():
+        session = Pipeline.tracker_only(PipelineOptions(tracker=config, tracker_name=tracker)).start(
+            fps=seq.fps, name=name, width=seq.width, height=seq.height)
+        first, last = _frame_range(frames, found[name].num_frames)
+        for index in range(first - 1, last):
+            session.step_detections(index, index / seq.fps, rows)
+        tracked[name] = session.mot_rows()
+    return tracked
+
+
 def run_specialists(detector, classifiers: dict, found: dict, label_map, frames, out_dir: Path, imgsz,
                     threads: int, log, trackers: dict) -> dict[str, dict]:
     """Every tracker x classifier pipeline on the test sequences: ``{pipeline: metrics}``. The
@@ -198,26 +230,11 @@ def run_specialists(detector, classifiers: dict, found: dict, label_map, frames,
     from data.formats.vicr import write_vicr_video
     from evaluation.protocol import load_results
     from evaluation.specialists.actions import label_tracks
-    from evaluation.specialists.detector import detect_sequence
-    from tracking.pipeline import Pipeline, PipelineOptions
 
-    detections = {}
-    for name, gt_seq in found.items():
-        log(f"{name}: detecting")
-        seq = _sequence(gt_seq, frames)
-        found_rows = detect_sequence(detector.weights, seq, imgsz=imgsz, threads=threads).rows
-        found_rows.frame = found_rows.frame + (_first(frames) - 1)  # back to the sequence's MOT frame numbers
-        detections[name] = (seq, found_rows)
+    detections = _detect_all(detector, found, frames, imgsz, threads, log)
     reports = {}
     for tracker in TRACKERS:
-        tracked = {}
-        for name, (seq, rows) in detections.items():
-            session = Pipeline.tracker_only(PipelineOptions(tracker=trackers[tracker], tracker_name=tracker)).start(
-                fps=seq.fps, name=name, width=seq.width, height=seq.height)
-            first, last = _frame_range(frames, found[name].num_frames)
-            for index in range(first - 1, last):
-                session.step_detections(index, index / seq.fps, rows)
-            tracked[name] = session.mot_rows()
+        tracked = _track_all(detections, tracker, trackers[tracker], found, frames)
         for label, _, kind in (names for names in _pipeline_names(classifiers) if names[1] == tracker):
             classifier = classifiers.get(kind)
             folder = out_dir / label.replace(" + ", "_").replace(" ", "")
@@ -238,6 +255,30 @@ def run_specialists(detector, classifiers: dict, found: dict, label_map, frames,
             reports[label] = _score(found, results, label_map, frames)
             log(f"{label}: " + ", ".join(f"{h} {reports[label][k]:.2f}" for h, k in METRICS))
     return reports
+
+
+def write_held_out(checkpoint: Path, detector, found: dict, frames: tuple[int, int], out_dir: Path, imgsz,
+                   threads: int, joint_options, trackers: dict, log) -> dict[str, Path]:
+    """Both sides' tracks on ``frames``, past the ground truth this project has (PETS09-S2L1
+    531-795): MOT files ``out_dir/<pipeline>/<seq>.txt`` for whoever holds that ground truth to
+    score (``scripts/evaluate.py --results``). Nothing is scored here. Returns ``{pipeline: folder}``."""
+    from data.formats.mot import write_mot_file
+    from evaluation.protocol import run_checkpoint
+    from tracking.pipeline import Pipeline
+    for name, seq in found.items():
+        length = len(_sequence(seq, None))
+        if not 1 <= frames[0] <= frames[1] <= length:
+            raise InputError(f"{seq.root}: held-out frames {frames[0]}-{frames[1]} are not in its {length} frames")
+    folders = {"joint network (ours)": out_dir / "joint"}
+    log(f"held-out frames {frames[0]}-{frames[1]}: the joint network")
+    run_checkpoint(Pipeline.from_checkpoint(checkpoint, joint_options), found, folders["joint network (ours)"], frames)
+    detections = _detect_all(detector, found, frames, imgsz, threads, log)
+    for tracker in TRACKERS:
+        label = f"YOLO11n + {tracker}"
+        folders[label] = out_dir / label.replace(" + ", "_")
+        for name, rows in _track_all(detections, tracker, trackers[tracker], found, frames).items():
+            write_mot_file(folders[label] / f"{name}.txt", rows, layout="mot15")
+    return folders
 
 
 class _DecodedFrames:
@@ -298,9 +339,28 @@ def measure_fps(checkpoint: Path, detector, classifiers: dict, gt_seq, frames, i
         return best
 
 
-def calibrate_trackers(checkpoint: Path, detector, gt_root: Path | None, imgsz, threads: int, log):
+def tracker_defaults(fps: float) -> dict:
+    """``{tracker: TrackerConfig}``, each tracker at its own defaults: ultralytics' yaml for
+    ByteTrack and BoT-SORT (its 0.25 thresholds and 30-frame buffer,
+    :func:`tracking.ultralytics_trackers.default_config`), this project's for its own."""
+    from tracking.tracker import TrackerConfig
+    from tracking.ultralytics_trackers import KINDS, default_config
+    return {tracker: default_config(tracker, fps) if tracker in KINDS else TrackerConfig() for tracker in TRACKERS}
+
+
+def _frame_rate(sequences: dict) -> float:
+    """The frame rate the ``sequences`` (``{name: GtSequence}``) share: the trackers count frames."""
+    rates = sorted({float(seq.fps) for seq in sequences.values()})
+    if len(rates) != 1 or not rates[0] > 0:
+        raise InputError(f"the benchmark's sequences need one known frame rate, got {rates}")
+    return rates[0]
+
+
+def calibrate_trackers(checkpoint: Path, detector, gt_root: Path | None, imgsz, threads: int, log,
+                       fps: float):
     """Every pipeline's tracker settings chosen the same way, by HOTA on the sequences under
-    ``gt_root`` (:mod:`evaluation.calibration`): the joint network's
+    ``gt_root`` (:mod:`evaluation.calibration`), from each tracker's own defaults at ``fps``
+    (:func:`tracker_defaults`; those are always among the settings tried): the joint network's
     :class:`~tracking.pipeline.PipelineOptions`, ``{tracker: TrackerConfig}`` for YOLO11n's
     detections, and ``{pipeline: chosen settings}`` for the report. ``gt_root`` None: every
     tracker's defaults (and the checkpoint's own settings are not read either)."""
@@ -308,11 +368,11 @@ def calibrate_trackers(checkpoint: Path, detector, gt_root: Path | None, imgsz, 
     from evaluation.protocol import find_gt_sequences
     from evaluation.specialists.detector import detect_sequence
     from tracking.pipeline import Pipeline, PipelineOptions
-    from tracking.tracker import TrackerConfig
 
     base = PipelineOptions(device="cpu", checkpoint_thresholds=False)
+    defaults = tracker_defaults(fps)
     if gt_root is None:
-        return base, {tracker: TrackerConfig() for tracker in TRACKERS}, {}
+        return base, defaults, {}
     sequences = find_gt_sequences(gt_root, None)
     log(f"calibrating every pipeline's tracker on {gt_root}")
     recorded = record_network(Pipeline.from_checkpoint(checkpoint, base), sequences)
@@ -324,8 +384,9 @@ def calibrate_trackers(checkpoint: Path, detector, gt_root: Path | None, imgsz, 
     yolo = record_rows(found, sequences)
     trackers = {}
     for tracker in TRACKERS:
-        calibration = calibrate(yolo, sequences, tracker_name=tracker, base=TrackerConfig())
-        trackers[tracker], chosen[f"YOLO11n + {tracker}"] = calibration.config(TrackerConfig()), calibration.settings
+        calibration = calibrate(yolo, sequences, tracker_name=tracker, base=defaults[tracker])
+        trackers[tracker] = calibration.config(defaults[tracker])
+        chosen[f"YOLO11n + {tracker}"] = calibration.settings
     for label, settings in chosen.items():
         log(f"{label}: {format_settings(settings)}")
     return replace(base, tracker=joint.config(base.tracker)), trackers, chosen
@@ -463,10 +524,11 @@ def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = 
             classifier.save(out_dir / "classifiers" / f"{kind}.pt")
     _record_trained(out_dir, setting, budget, detector, classifiers)
 
-    joint_options, trackers, report.tracker_settings = calibrate_trackers(
-        checkpoint, detector, setting.calibration_data(cfg) if calibration else None, imgsz, threads, log)
     gt_root, frames = setting.test_data(cfg)
     found = find_gt_sequences(gt_root, None)
+    joint_options, trackers, report.tracker_settings = calibrate_trackers(
+        checkpoint, detector, setting.calibration_data(cfg) if calibration else None, imgsz, threads, log,
+        _frame_rate(found))
     gt_labels = find_label_map(gt_root) if setting.actions else None
     report.rows["joint network (ours)"] = {
         **score_joint(checkpoint, found, gt_labels, frames, out_dir / "results" / "joint", joint_options),
@@ -476,6 +538,10 @@ def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = 
     speeds = measure_fps(checkpoint, detector, classifiers, next(iter(found.values())), frames, imgsz, threads, rounds,
                          fps_frames, joint_options, trackers)
     report.rows["joint network (ours)"]["fps"] = speeds["joint"]
+    if setting.held_out is not None:
+        report.held_out = {label: str(folder) for label, folder in write_held_out(
+            checkpoint, detector, found, setting.held_out, out_dir / "held_out", imgsz, threads, joint_options,
+            trackers, log).items()}
     for label, _, kind in _pipeline_names(classifiers):
         cpu = detector.cpu_seconds + (classifiers[kind].cpu_seconds if kind else 0.0)
         report.rows[label] = {**specialists[label], "fps": speeds[label], "train_cpu_min": cpu / 60}
@@ -501,7 +567,8 @@ def _write(report: Report, setting: Setting, out_dir: Path, detector, classifier
                 for k, c in classifiers.items()}}
     atomic_write_json(out_dir / "report.json", {"setting": setting.name, "experiment": setting.experiment,
                                                 "weights": setting.weights, "budget_s": report.budget_s, "training": costs, "rows": report.rows,
-                                                "tracker_settings": report.tracker_settings},
+                                                "tracker_settings": report.tracker_settings,
+                                                "held_out": report.held_out},
                       default=float)
     from evaluation.calibration import format_settings
     settings = "".join(f"\n- {label}: {format_settings(chosen)}" for label, chosen in report.tracker_settings.items())
@@ -510,7 +577,13 @@ def _write(report: Report, setting: Setting, out_dir: Path, detector, classifier
     kept = ("Each side's checkpoint: its best on the validation data." if setting.weights == "best" else
             "Each side's checkpoint: the EMA weights at the end of its schedule (last.pt): the only validation "
             "frames are the scored ones.")
-    atomic_write_text(out_dir / "report.md", format_report(report) + calibrated + "\n" + kept + "\n")
+    held_out = "".join(f"\n- {label}: {folder}" for label, folder in report.held_out.items())
+    if held_out:
+        first, last = setting.held_out
+        held_out = (f"\n\nFrames {first}-{last}, past the ground truth here, each pipeline's tracks (not scored; "
+                    f"`scripts/evaluate.py --gt-root GT --results FOLDER --frames {first}-{last}` with their "
+                    f"ground truth):{held_out}\n")
+    atomic_write_text(out_dir / "report.md", format_report(report) + calibrated + "\n" + kept + "\n" + held_out)
 
 
 def quick_setting(folder: Path) -> Setting:

@@ -169,6 +169,23 @@ def test_a_tie_keeps_the_tracker_s_own_settings(small_dataset):
     assert len({row["MOTA"] for row in calibration.table}) == 1
 
 
+def test_the_tracker_s_own_settings_are_tried_even_off_the_grid(small_dataset):
+    """ultralytics' trackers default to 0.25 thresholds, below the grid: calibrating a tracker must
+    still try (and may keep) its own settings, so it never loses to them on the data it sees."""
+    sequences = find_gt_sequences(small_dataset / "val", None)
+    empty = [RecordedSequence(name, seq.fps, 192, 128, tuple(
+        FrameDetections(k / seq.fps, np.zeros((0, 4)), np.zeros(0), None) for k in range(seq.num_frames)))
+        for name, seq in sequences.items()]
+    own = TrackerConfig(high_score=0.25, new_track_score=0.25)
+    calibration = calibrate(empty, sequences, tracker_name="mot-action", base=own)
+    assert len(calibration.table) == len(grid_for("mot-action")) + 1
+    assert (calibration.table[0]["high_score"], calibration.table[0]["new_track_score"]) == (0.25, 0.25)
+    assert calibration.settings == {"high_score": 0.25, "new_track_score": 0.25,
+                                    "report_observation": False}  # a tie keeps its own
+    assert len(calibrate(empty, sequences, tracker_name="mot-action", base=TrackerConfig()).table) == \
+        len(grid_for("mot-action"))  # this project's defaults are on the grid already
+
+
 @pytest.mark.parametrize("stored, message", [
     ("high", "tracker_settings: expected a mapping, got str"),
     ({"high_score": 0.5}, "tracker_settings.new_track_score: missing"),

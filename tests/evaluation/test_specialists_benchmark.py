@@ -37,3 +37,25 @@ def test_quick_benchmark_scores_every_pipeline(tmp_path):
     assert "report_observation" in settings["joint network (ours)"] and "report_observation" in settings["YOLO11n + mot-action"]
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert "| joint network (ours) |" in markdown and "chosen by HOTA on the validation sequences" in markdown
+
+    assert report["weights"] == "best" and report["held_out"] == {}
+
+    # Frames past the ground truth (PETS09's 531-795): both sides' tracks written for whoever holds it.
+    from data.formats.mot import read_mot_file
+    from evaluation.protocol import find_gt_sequences
+    from evaluation.specialists.benchmark import TRACKERS, load_trained, quick_setting, write_held_out
+    from tracking.pipeline import PipelineOptions
+    from tracking.tracker import TrackerConfig
+    out = tmp_path / "out"
+    detector, _, _ = load_trained(out, quick_setting(out / "data"), 10.0)
+    found = find_gt_sequences(out / "data" / "test", None)
+    folders = write_held_out(out / "joint" / "best.pt", detector, found, (21, 30), tmp_path / "held", (128, 192), 1,
+                             PipelineOptions(device="cpu"), {t: TrackerConfig() for t in TRACKERS}, log=lambda m: None)
+    assert set(folders) == {"joint network (ours)"} | {f"YOLO11n + {t}" for t in TRACKERS}
+    for folder in folders.values():
+        for name in found:
+            rows = read_mot_file(folder / f"{name}.txt")
+            assert len(rows) == 0 or (rows.frame.min() >= 21 and rows.frame.max() <= 30)
+    with pytest.raises(Exception, match="held-out frames 21-99 are not in its 30 frames"):
+        write_held_out(out / "joint" / "best.pt", detector, found, (21, 99), tmp_path / "held2", (128, 192), 1,
+                       PipelineOptions(device="cpu"), {t: TrackerConfig() for t in TRACKERS}, log=lambda m: None)

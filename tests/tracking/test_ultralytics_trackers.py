@@ -98,3 +98,22 @@ def test_the_engine_cuts_action_tubes_from_their_tracks(kind):
     assert len(result.tracks) == 2
     assert network.masks[-1].shape == (1, 3, 2) and network.masks[-1].all()  # window: frames 1, 3, 5
     assert all(np.allclose(t.action_probs, [0.2, 0.8]) for t in result.tracks)
+
+
+@pytest.mark.parametrize("kind", ["bytetrack", "botsort"])
+@pytest.mark.parametrize("fps", [7.0, 25.0])
+def test_its_own_defaults_reach_it_unchanged_at_any_frame_rate(kind, fps):
+    """A specialist "at its defaults" runs with ultralytics' yaml (0.25 thresholds, a 30-frame
+    buffer, as model.track builds it), not with this project's tracker's 0.5 / 0.6."""
+    import ultralytics
+    import yaml
+    from pathlib import Path
+
+    from tracking.ultralytics_trackers import UltralyticsTracker, default_config
+    own = yaml.safe_load((Path(ultralytics.__file__).parent / "cfg" / "trackers" / f"{kind}.yaml").read_text())
+    args = UltralyticsTracker(kind=kind, config=default_config(kind, fps), fps=fps)._args
+    for key in ("track_high_thresh", "track_low_thresh", "new_track_thresh", "track_buffer"):
+        assert getattr(args, key) == own[key], key
+    assert own["track_high_thresh"] < TrackerConfig().high_score  # another tracker's defaults, indeed
+    with pytest.raises(ValueError, match="kind must be one of"):
+        default_config("sort", fps)
