@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import unicodedata
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -32,11 +33,11 @@ def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         raise InputError(f"{path}: checkpoint not found")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file, not a checkpoint")
-    if not zipfile.is_zipfile(path):  # torch.save's format; anything else fails inside torch.load obscurely
-        raise InputError(f"{path}: not a checkpoint file (torch.save writes a zip archive; this is not one)")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for foreign, truncated or unsafe files
+        if not zipfile.is_zipfile(path):  # torch's own words for a text file are "KeyError: 101"
+            raise InputError(f"{path}: not a checkpoint file (torch.save writes a zip archive; this is not one)") from None
         detail = (str(exc).strip().splitlines() or [""])[0][:120]
         raise InputError(f"{path}: not a readable checkpoint ({type(exc).__name__}{': ' + detail if detail else ''})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
@@ -126,9 +127,10 @@ class StoredTrackerSettings:
 
 def check_printable(texts, what: str) -> None:
     """Text a checkpoint carries is printed and drawn: a line break or a terminal escape in it would
-    forge output lines, so it is refused (``ValueError``, named by the caller)."""
+    forge output lines, so control characters and line separators are refused (``ValueError``,
+    named by the caller); any other character, a folder name's no-break space included, is text."""
     for text in texts:
-        if not text.isprintable():
+        if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in text):
             raise ValueError(f"{what} must be printable text on one line, got {text!r}")
 
 

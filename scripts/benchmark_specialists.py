@@ -74,12 +74,12 @@ def run(args):
     from common.errors import InputError
     from evaluation.specialists.benchmark import SETTINGS, format_report, quick_setting, run_benchmark
 
-    if importlib.util.find_spec("ultralytics") is None:  # said now, not after the joint network's training
-        raise InputError("the specialists need ultralytics: install the bench environment "
-                         "(pip install -c constraints-bench.txt -e \".[bench,deploy]\")")
     if args.checkpoint is not None:
         from models.checkpoint import read_inference_spec
         read_inference_spec(args.checkpoint)  # a wrong or damaged file is refused before hours of training
+    if importlib.util.find_spec("ultralytics") is None:  # said now, not after the joint network's training
+        raise InputError("the specialists need ultralytics: install the bench environment "
+                         "(pip install -c constraints-bench.txt -e \".[bench,deploy]\")")
 
     if args.quick:
         setting, budget, extra = quick_setting(args.out / "data"), 10.0, {"fps_frames": 10, "rounds": 1}

@@ -79,8 +79,12 @@ class UltralyticsTracker:
         if not fps > 0:
             raise ValueError(f"fps must be > 0, got {fps}")
         settings = _own_settings(kind)
-        from ultralytics.trackers.bot_sort import BOTSORT
-        from ultralytics.trackers.byte_tracker import BYTETracker
+        try:
+            from ultralytics.trackers.bot_sort import BOTSORT
+            from ultralytics.trackers.byte_tracker import BYTETracker
+        except ImportError as exc:  # ultralytics there, a tracker's own dependency (lap) not
+            raise InputError(f"tracker {kind!r} is ultralytics' ({exc.name} is not installed): "
+                             f"install the bench extra, {INSTALL}") from exc
         settings.update(track_high_thresh=config.high_score, track_low_thresh=config.low_score,
                         new_track_thresh=config.new_track_score,
                         track_buffer=max(int(round(config.lost_buffer_s * fps)), 1))

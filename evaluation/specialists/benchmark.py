@@ -425,7 +425,7 @@ def load_trained(folder: Path, setting: Setting, budget: float):
     try:
         record = json.loads(path.read_text())
         if "training" in record:  # report.json of a run before trained.json
-            weights = folder / "yolo" / "yolo11n" / "weights" / "best.pt"
+            weights = folder / "yolo" / "yolo11n" / "weights" / f"{setting.weights}.pt"
             cost = record["training"]["yolo11n"]
             record = {**record, "classifiers": {},
                       "yolo11n": {"weights": str(weights), "imgsz": None, "log": str(folder / "yolo" / "train.log"),
@@ -441,6 +441,9 @@ def load_trained(folder: Path, setting: Setting, budget: float):
                              f"{budget:g}: each specialist must have at least the joint network's budget")
         yolo = record["yolo11n"]
         weights = Path(yolo["weights"])
+        if weights.stem != setting.weights:  # ultralytics names them best.pt / last.pt
+            raise InputError(f"{path}: the detector kept is {weights.name}, but the {setting.name} setting keeps "
+                             f"{setting.weights}.pt")
         if not weights.is_file():
             raise InputError(f"{path}: the detector's weights {weights} are missing")
         detector = TrainedDetector(weights, float(yolo["cpu_s"]), float(yolo["wall_s"]), int(yolo["epochs"]),
@@ -491,6 +494,10 @@ def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = 
     else:
         if joint_cpu_s is None:
             raise InputError("--checkpoint needs --joint-cpu-s: the CPU seconds its training took (the specialists' budget)")
+        if checkpoint.stem != setting.weights:
+            log(f"note: {checkpoint}: the {setting.name} setting keeps each side's {setting.weights}.pt "
+                f"({'by validation' if setting.weights == 'best' else 'not chosen by the scored frames'}); the "
+                f"specialists' is chosen that way")
         joint = Budget(joint_cpu_s, float("nan"))
     budget = joint.cpu_seconds if budget_s is None else budget_s
     train_seqs, val_seqs, label_map = training_data(cfg)

@@ -65,6 +65,10 @@ def test_a_smaller_budget_or_another_setting_is_refused(run):
         load_trained(out, SYNTHETIC, 5000.0)
     with pytest.raises(InputError, match="trained for setting synthetic .* not pets09"):
         load_trained(out, SETTINGS["pets09"], 4011.0)
+    # A detector kept by validation on the scored frames is not the last weights PETS09 keeps.
+    _record_trained(out, SETTINGS["pets09"], 4011.0, run[1], {})
+    with pytest.raises(InputError, match=r"the detector kept is best.pt, but the pets09 setting keeps last.pt"):
+        load_trained(out, SETTINGS["pets09"], 4011.0)
 
 
 def test_missing_files_and_bad_records_are_one_line_errors(run, tmp_path):
