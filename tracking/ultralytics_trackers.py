@@ -42,14 +42,17 @@ class _Detections:
         return _Detections(self.xyxy[index], self.conf[index])
 
 
+def _not_installed(kind: str, exc: ImportError) -> InputError:
+    return InputError(f"tracker {kind!r} is ultralytics' ({exc.name} is not installed): install the bench extra, {INSTALL}")
+
+
 def _own_settings(kind: str) -> dict:
     """ultralytics' ``<kind>.yaml`` (bytetrack or botsort), as its ``model.track`` reads it."""
     try:
         import ultralytics
         import yaml
     except ImportError as exc:
-        raise InputError(f"tracker {kind!r} is ultralytics' ({exc.name} is not installed): "
-                         f"install the bench extra, {INSTALL}") from exc
+        raise _not_installed(kind, exc) from exc
     return yaml.safe_load((Path(ultralytics.__file__).parent / "cfg" / "trackers" / f"{kind}.yaml").read_text())
 
 
@@ -83,8 +86,7 @@ class UltralyticsTracker:
             from ultralytics.trackers.bot_sort import BOTSORT
             from ultralytics.trackers.byte_tracker import BYTETracker
         except ImportError as exc:  # ultralytics there, a tracker's own dependency (lap) not
-            raise InputError(f"tracker {kind!r} is ultralytics' ({exc.name} is not installed): "
-                             f"install the bench extra, {INSTALL}") from exc
+            raise _not_installed(kind, exc) from exc
         settings.update(track_high_thresh=config.high_score, track_low_thresh=config.low_score,
                         new_track_thresh=config.new_track_score,
                         track_buffer=max(int(round(config.lost_buffer_s * fps)), 1))
