@@ -15,7 +15,7 @@ A format is one :func:`register_format` call, made when the module that defines 
   ``folder`` (the folder itself when it is one sequence), ``[]`` when it holds none; ``gt_layout``
   says what the layout looks for, for the error when no registered layout finds any.
 
-The built-in formats (synthetic, mot, crowdhuman, coco, clips) register in ``data/sources.py``;
+The built-in formats (synthetic, mot, crowdhuman, coco, yolo, clips) register in ``data/sources.py``;
 ``tests/extending/test_new_dataset_format.py`` defines and uses a new one end to end.
 """
 from __future__ import annotations

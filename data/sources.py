@@ -8,12 +8,13 @@ MOTChallenge splits are used)::
       - {kind: synthetic, root: data/generated/synthetic, split: train, weight: 0.5}
       - {kind: crowdhuman, root: /data/CrowdHuman/Images, annotations: /data/CrowdHuman/annotation_train.odgt, weight: 0.5}
       - {kind: coco, root: /data/coco/train2017, annotations: /data/coco/annotations/instances_train2017.json}
+      - {kind: yolo, root: /data/coco128/images/train2017}     # YOLO labels in .../labels/train2017
       - {kind: clips, root: /data/UCF101, split: all, tracks: /data/UCF101_tracks}  # a clip-level action dataset
 
 A ``weight`` of 0.5 takes half of that source's clips each epoch (a different half each time), 2
 takes them twice.
 
-Each ``kind`` is a dataset format registered in :mod:`data.registry`; the five above register at
+Each ``kind`` is a dataset format registered in :mod:`data.registry`; the six above register at
 the end of this module, and a new format is one ``register_format`` call in its own module.
 """
 from __future__ import annotations
@@ -30,12 +31,14 @@ from data.sequences import FrameRange, MotSequence, Sequence
 
 @dataclass(frozen=True)
 class SourceConfig:
-    kind: str  # a registered source kind (data/registry.py): synthetic, mot, crowdhuman, coco, clips, ...
+    kind: str  # a registered source kind (data/registry.py): synthetic, mot, crowdhuman, coco, yolo, clips, ...
     root: str  # synthetic/mot: the dataset (split folders), a split folder, or one sequence; stills: the images;
     #            clips: the action dataset (class folders, CSV files, or a JSON list: data/action_clips.py)
     split: str | None = None  # synthetic/mot: the split folder under root (train, val, test)
     frames: tuple[int, int] | None = None  # mot: MOT frames first-last (1-based, inclusive) of every sequence
-    annotations: str | None = None  # crowdhuman: the .odgt file; coco: the instances JSON
+    annotations: str | None = None  # crowdhuman: the .odgt file; coco: the instances JSON; yolo: the labels
+    #                                 folder (default: root's .../images/<split> as .../labels/<split>)
+    person_class: int = 0  # yolo: the label class that is a person (0 in COCO's order, as ultralytics' datasets)
     tracks: str | None = None  # clips: a folder of <video>.txt (MOT) or <video>.json (V-ICR) with each video's tracks
     weight: float = 1.0
 
@@ -133,16 +136,16 @@ def _mot_label_map(source: SourceConfig) -> LabelMap | None:
 
 
 def _load_stills(source: SourceConfig, context: LoadContext) -> list[Sequence]:
-    from data.stills import StillClipSequence, read_coco_persons, read_crowdhuman
-    read = read_crowdhuman if source.kind == "crowdhuman" else read_coco_persons
-    images = read(resolve_path(source.annotations), context.root)
-    if not images:
-        raise InputError(f"{source.annotations}: no image with a person")
+    from data.stills import StillClipSequence, read_stills
+    images = read_stills(source.kind, context.root, resolve_path(source.annotations) if source.annotations else None,
+                         source.person_class)
     return [StillClipSequence(image, context.clip_span, seed=context.seed) for image in images]
 
 
 def _check_stills(source: SourceConfig) -> None:
-    if not source.annotations:
+    if source.person_class < 0:
+        raise ValueError(f"person_class: expected a class id >= 0, got {source.person_class}")
+    if source.kind != "yolo" and not source.annotations:
         raise ValueError(f"annotations: missing (a {source.kind} source needs its annotation file)")
 
 
@@ -190,6 +193,7 @@ def _register_builtins() -> None:
                     gt_layout="gt/gt.txt or gt.txt")
     register_format("crowdhuman", load=_load_stills, check=_check_stills)
     register_format("coco", load=_load_stills, check=_check_stills)
+    register_format("yolo", load=_load_stills, check=_check_stills)
     register_format("clips", load=_load_clips, check=_check_clips, label_map=_clips_label_map)
 
 

@@ -1,4 +1,5 @@
-"""Still-image person datasets as clips (CrowdHuman ``.odgt``, COCO-format person annotations):
+"""Still-image person datasets as clips (CrowdHuman ``.odgt``, COCO-format person annotations,
+YOLO-format label folders):
 every strong MOT recipe (FairMOT, ByteTrack) adds them to MOT17 for detection. An image becomes a
 clip of T frames by a random smooth affine motion across the frames (CenterTrack's trick): each
 person keeps one track id in every frame, crowds and ignore-tagged boxes become ignore regions, and
@@ -15,6 +16,11 @@ Formats:
   ``bbox [x, y, w, h]``, ``category_id``, ``iscrowd``), ``categories`` (``id``, ``name``); boxes of
   the ``person`` category are people, ``iscrowd: 1`` ones ignore regions; images are
   ``<root>/<file_name>``.
+* YOLO (ultralytics') labels: a folder of ``<image stem>.txt``, one object per line ``class cx cy w
+  h`` as fractions of the image's width and height; an image with no label file holds nobody.
+  Lines of the person class (``0``, COCO's order, unless said) are people; other classes are
+  neither people nor ignored (as in the COCO reader). Extra numbers after the box (a segment's
+  polygon) are not read.
 """
 from __future__ import annotations
 
@@ -37,6 +43,51 @@ class StillImage:
     path: Path
     boxes: np.ndarray  # (N, 4) xyxy people
     ignore_boxes: np.ndarray  # (K, 4) xyxy regions neither people nor background
+    # boxes as fractions of the image's width and height (YOLO labels: the size is known only once
+    # the image is read, and reading every image to load a dataset would take minutes on COCO)
+    normalised: bool = False
+
+    def in_pixels(self, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(people, ignore_boxes)`` xyxy in pixels of the image, ``width`` x ``height``."""
+        if not self.normalised:
+            return self.boxes, self.ignore_boxes
+        scale = np.array([width, height, width, height], np.float64)
+        return self.boxes * scale, self.ignore_boxes * scale
+
+
+STILL_KINDS = ("crowdhuman", "coco", "yolo")
+
+
+def still_kind_of(annotations: str | os.PathLike | None) -> str:
+    """The format of a still-image annotation path: a folder (or none: the YOLO labels beside the
+    images) is YOLO's, a ``.json`` COCO's, an ``.odgt`` CrowdHuman's."""
+    if annotations is None or Path(annotations).is_dir():
+        return "yolo"
+    suffix = Path(annotations).suffix.lower()
+    if suffix in (".json", ".odgt"):
+        return "coco" if suffix == ".json" else "crowdhuman"
+    raise InputError(f"{annotations}: not still-image annotations (a COCO .json, a CrowdHuman .odgt, or a folder "
+                     "of YOLO labels)")
+
+
+def read_stills(kind: str, image_root: str | os.PathLike, annotations: str | os.PathLike | None = None,
+                person_class: int = 0) -> list[StillImage]:
+    """The images with people of a still-image dataset of ``kind`` (:data:`STILL_KINDS`);
+    ``annotations``: its annotation file, or YOLO's labels folder (default: beside the images)."""
+    if kind == "yolo":
+        labels = Path(annotations) if annotations else default_yolo_labels(image_root)
+        images = read_yolo_persons(labels, image_root, person_class)
+        if not images:
+            raise InputError(f"{labels}: no image under {image_root} with a person (class {person_class})")
+        return images
+    if kind not in STILL_KINDS:
+        raise ValueError(f"kind must be one of {STILL_KINDS}, got {kind!r}")
+    if annotations is None:
+        raise InputError(f"{image_root}: a {kind} dataset needs its annotation file")
+    images = (read_crowdhuman if kind == "crowdhuman" else read_coco_persons)(annotations, image_root)
+    if not images:
+        raise InputError(f"{annotations}: no image with a person")
+    return images
 
 
 def _xywh(box, path, where) -> list[float]:
@@ -104,6 +155,52 @@ def read_coco_persons(annotations: str | os.PathLike, image_root: str | os.PathL
                        np.array(ignore[i], np.float64).reshape(-1, 4)) for i in sorted(files) if people[i]]
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def default_yolo_labels(image_root: str | os.PathLike) -> Path:
+    """ultralytics' convention: the labels of ``.../images/<split>`` are in ``.../labels/<split>``."""
+    parts = Path(image_root).parts
+    if "images" not in parts:
+        raise InputError(f"{image_root}: no 'images' folder in the path to find its 'labels' folder by; "
+                         "give the labels folder as the source's annotations")
+    k = len(parts) - 1 - parts[::-1].index("images")
+    return Path(*parts[:k], "labels", *parts[k + 1:])
+
+
+def read_yolo_persons(labels: str | os.PathLike, image_root: str | os.PathLike,
+                      person_class: int = 0) -> list[StillImage]:
+    """The images under ``image_root`` with at least one ``person_class`` box in ``labels``."""
+    labels, image_root = Path(labels), Path(image_root)
+    for folder, what in ((image_root, "image"), (labels, "label")):
+        if not folder.is_dir():
+            raise InputError(f"{folder}: YOLO {what} folder not found")
+    images = []
+    for image in sorted(p for p in image_root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        path = labels / f"{image.stem}.txt"
+        if not path.is_file():
+            continue
+        people = []
+        for line_no, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            try:
+                cls, values = float(fields[0]), [float(v) for v in fields[1:5]]
+            except ValueError:
+                raise FormatError(path, f"expected 'class cx cy w h' numbers, got {line.strip()[:60]!r}", line_no) from None
+            if len(values) < 4 or cls != int(cls):
+                raise FormatError(path, f"expected 'class cx cy w h' (an integer class), got {line.strip()[:60]!r}", line_no)
+            cx, cy, w, h = values
+            if not (all(np.isfinite(values)) and 0 <= cx <= 1 and 0 <= cy <= 1 and 0 <= w <= 1 and 0 <= h <= 1):
+                raise FormatError(path, f"box {values} is not in fractions of the image (0-1): not YOLO labels", line_no)
+            if int(cls) == person_class:
+                people.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+        if people:
+            images.append(StillImage(image, np.array(people, np.float64).clip(0, 1), np.zeros((0, 4)), normalised=True))
+    return images
+
+
 def _affine(scale: float, angle: float, tx: float, ty: float, width: int, height: int) -> np.ndarray:
     """2x3 matrix: rotate and scale about the image centre, then shift."""
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, scale)
@@ -140,6 +237,10 @@ class StillClipSequence(Sequence):
             self.height, self.width = self._pixels.shape[:2]
         return self._pixels
 
+    def _pixel_boxes(self) -> tuple[np.ndarray, np.ndarray]:
+        h, w = self._load().shape[:2]
+        return self.image.in_pixels(w, h)
+
     def __getstate__(self):  # DataLoader workers read the image themselves
         return {**self.__dict__, "_pixels": None}
 
@@ -170,10 +271,11 @@ class StillClipSequence(Sequence):
         self._check_index(index)
         matrix = self._matrix(index)
         h, w = self._load().shape[:2]
-        boxes = _warp_boxes(self.image.boxes, matrix)
+        people, ignored = self._pixel_boxes()
+        boxes = _warp_boxes(people, matrix)
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
         inside = (boxes[:, 2] - boxes[:, 0] > 1) & (boxes[:, 3] - boxes[:, 1] > 1)
         ids = np.arange(1, len(boxes) + 1)[inside]
-        ignore = _warp_boxes(self.image.ignore_boxes, matrix)
+        ignore = _warp_boxes(ignored, matrix)
         return FrameAnnotations(boxes[inside], ids, np.full(len(ids), -1, np.int64), ignore_boxes=ignore)

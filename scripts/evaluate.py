@@ -9,6 +9,10 @@
     python scripts/evaluate.py --results TUD-Campus/test.txt TUD-Stadtmitte/test.txt --gt-root motmetrics/data
     # a checkpoint and the tracker on public detections, in one table, on frames 431-530 of a sequence
     python scripts/evaluate.py --checkpoint runs/<run>/best.pt --dataset PETS09-S2L1 --frames 431-530 --detections det
+    # person AP on still images of other scenes (YOLO labels beside the images, a COCO .json or a
+    # CrowdHuman .odgt): does the detector transfer beyond the camera it trained on?
+    python scripts/evaluate.py --checkpoint runs/<run>/last.pt --stills ../shared/data/real/coco128/images/val2017 \
+        --stills-annotations ../shared/data/real/coco128/object_detection/labels/val2017
     # spatio-temporal action detections, scored as a benchmark's own evaluation scores them
     python scripts/evaluate.py --protocol multisports --gt multisports_GT.pkl --detections dets.csv
     python scripts/evaluate.py --protocol ava --gt ava_val_v2.2.csv --detections results.csv --label-map \
@@ -52,6 +56,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                                                           "on its --split (default test; 'all' for one-split layouts)")
     p.add_argument("--tracks", type=Path, help="with --action-dataset: <video>.txt / .json tracks (default: the "
                                                "checkpoint tracks each video)")
+    p.add_argument("--stills", type=Path, help="a folder of still images: person AP50 / AP of --checkpoint on them")
+    p.add_argument("--stills-annotations", type=Path,
+                   help="with --stills: a folder of YOLO labels (default: .../labels/<split> beside .../images/<split>), "
+                        "a COCO instances .json or a CrowdHuman .odgt")
+    p.add_argument("--person-class", type=int, default=0,
+                   help="with YOLO labels: the class that is a person (default 0, COCO's order)")
     p.add_argument("--frames", help="score MOT frames FIRST-LAST only, e.g. 431-530 (a checkpoint or the "
                                     "detections are run on those frames alone)")
     p.add_argument("--sequences", nargs="+", action="extend", help="only these sequences")
@@ -99,10 +109,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         network_flags = network_flags_given(args)
         if network_flags:
             p.error(f"{', '.join(network_flags)}: these choose how --checkpoint runs, and none is given")
-    if args.action_dataset is not None:
-        if not args.checkpoint:
-            p.error("--action-dataset scores a --checkpoint")
-        return args
+    if args.stills_annotations is not None and args.stills is None:
+        p.error("--stills-annotations goes with --stills")
+    for mode, value in (("--action-dataset", args.action_dataset), ("--stills", args.stills)):
+        if value is not None:
+            if not args.checkpoint:
+                p.error(f"{mode} scores a --checkpoint")
+            if args.action_dataset is not None and args.stills is not None:
+                p.error("give --action-dataset or --stills, not both")
+            return args
     if not (args.checkpoint or args.results or args.detections):
         p.error("give --checkpoint (run a model), --results (score existing files) or --detections")
     if not args.gt_root and not args.dataset:
@@ -118,6 +133,8 @@ def run(args) -> dict:
 
     if args.action_dataset is not None:
         return _clips(args)
+    if args.stills is not None:
+        return _stills(args)
     if args.protocol:
         return _protocol(args)
     frames = parse_frames(args.frames)
@@ -162,6 +179,21 @@ def _clips(args) -> dict:
     print(f"{'':10}{'Acc@1':>8}{'Acc@5':>8}{'count':>8}")
     print(f"{'clips':10}{report['clip_acc1']:8.2f}{report['clip_acc5']:8.2f}{report['clips']:8d}")
     print(f"{'videos':10}{report['video_acc1']:8.2f}{report['video_acc5']:8.2f}{report['videos']:8d}")
+    if args.json:
+        atomic_write_json(args.json, report)
+    return report
+
+
+def _stills(args) -> dict:
+    from common.io import atomic_write_json
+    from data.stills import read_stills, still_kind_of
+    from evaluation.stills import evaluate_stills
+    from tracking.pipeline import Pipeline, options_from_args
+
+    images = read_stills(still_kind_of(args.stills_annotations), args.stills, args.stills_annotations, args.person_class)
+    report = evaluate_stills(Pipeline.from_checkpoint(args.checkpoint, options_from_args(args)), images)
+    print(f"person detection on {report['images']} still images ({report['people']} people) of {args.stills}: "
+          f"AP50 {report['det_AP50']:.2f}, AP {report['det_AP']:.2f}")
     if args.json:
         atomic_write_json(args.json, report)
     return report

@@ -1,5 +1,5 @@
 """Real MOT footage and still images as training clips: frame ranges, ignore regions, a weighted
-mix of sources, CrowdHuman and COCO files turned into moving clips."""
+mix of sources, CrowdHuman, COCO and YOLO-format files turned into moving clips."""
 import json
 
 import cv2
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.errors import FormatError
+from common.errors import FormatError, InputError
 from data.clip_dataset import ClipDataset, ClipTransform, ClipTransformConfig, collate_clips
 from data.sources import SourceConfig, load_source
 from data.stills import StillClipSequence, read_coco_persons, read_crowdhuman
@@ -107,6 +107,58 @@ def test_crowdhuman_and_coco_files_become_moving_clips(tmp_path):
         read_crowdhuman(tmp_path / "bad.odgt", tmp_path)
 
 
+def test_yolo_label_folders_become_moving_clips_of_their_people(tmp_path):
+    images, labels = tmp_path / "images" / "train", tmp_path / "labels" / "train"
+    images.mkdir(parents=True)
+    labels.mkdir(parents=True)
+    for name in ("a1", "b2", "c3"):
+        _image(images / f"{name}.jpg")
+    # a1: the person (class 0) at x 40-60, y 30-90 of 160x120, and a car; b2: only a car; c3: no label file.
+    (labels / "a1.txt").write_text("0 0.3125 0.5 0.125 0.5\n2 0.9 0.1 0.1 0.1\n\n")
+    (labels / "b2.txt").write_text("2 0.5 0.5 0.2 0.2\n")
+    clips = load_source(SourceConfig("yolo", str(images)), clip_span=8, seed=3)
+    assert [c.name for c in clips] == ["still:a1.jpg"]
+    assert np.allclose(clips[0].image.in_pixels(160, 120)[0], [[40, 30, 60, 90]])
+    for t in (0, 7):
+        ann, frame = clips[0].annotations(t), clips[0].frame(t)
+        assert ann.track_ids.tolist() == [1]
+        x1, y1, x2, y2 = ann.boxes[0].round().astype(int)
+        assert frame[y1 + 5:y2 - 5, x1 + 4:x2 - 4, 2].mean() > 200  # the box still holds the red person
+    # Another person class (a single-class dataset numbered otherwise), the labels folder given.
+    cars = load_source(SourceConfig("yolo", str(images), annotations=str(labels), person_class=2), clip_span=8)
+    assert [c.name for c in cars] == ["still:a1.jpg", "still:b2.jpg"]
+    with pytest.raises(InputError, match=r"no image under .* with a person \(class 5\)"):
+        load_source(SourceConfig("yolo", str(images), person_class=5), clip_span=8)
+    (labels / "a1.txt").write_text("0 0.3 0.5 0.1 0.5\n0 120 60 20 60\n")  # pixels, not fractions
+    with pytest.raises(FormatError, match=r"a1.txt:2: box \[120.0, 60.0, 20.0, 60.0\] is not in fractions"):
+        load_source(SourceConfig("yolo", str(images)), clip_span=8)
+    (labels / "a1.txt").write_text("person 0.3 0.5 0.1 0.5\n")
+    with pytest.raises(FormatError, match=r"a1.txt:1: expected 'class cx cy w h' numbers"):
+        load_source(SourceConfig("yolo", str(images)), clip_span=8)
+    (labels / "a1.txt").write_text("0 0.3 0.5\n")
+    with pytest.raises(FormatError, match=r"a1.txt:1: expected 'class cx cy w h'"):
+        load_source(SourceConfig("yolo", str(images)), clip_span=8)
+    with pytest.raises(InputError, match=r"no 'images' folder in the path"):
+        load_source(SourceConfig("yolo", str(labels)), clip_span=8)
+    with pytest.raises(InputError, match=r"YOLO label folder not found"):
+        load_source(SourceConfig("yolo", str(images), annotations=str(tmp_path / "nowhere")), clip_span=8)
+
+
+@pytest.mark.real_data
+def test_coco128_yolo_labels_hold_its_people(real_data):
+    root = real_data / "coco128"
+    clips = load_source(SourceConfig("yolo", str(root / "images" / "train2017"),
+                                     annotations=str(root / "object_detection" / "labels" / "train2017")), clip_span=8)
+    # Its README counts 62 label files with people; 000000000659.txt has no image, and a label
+    # without its image is left out (as ultralytics does).
+    assert len(clips) == 61
+    for clip in clips[:5]:
+        ann, frame = clip.annotations(0), clip.frame(0)
+        h, w = frame.shape[:2]
+        assert len(ann.boxes) >= 1 and (ann.boxes[:, 2] <= w).all() and (ann.boxes[:, 3] <= h).all()
+        assert ((ann.boxes[:, 2] - ann.boxes[:, 0]) * (ann.boxes[:, 3] - ann.boxes[:, 1])).max() > 0.005 * w * h
+
+
 def test_a_frame_range_past_the_end_is_refused_naming_the_source(small_dataset):
     """It was clipped to the sequence without a word (and a range wholly past the end then failed
     in the ReID loss)."""
@@ -142,7 +194,7 @@ def test_a_dataset_format_is_registered_once_and_does_something():
         register_format("nothing")
     with pytest.raises(ValueError, match="find_gt needs gt_layout"):
         register_format("no-layout", find_gt=lambda folder: [])
-    assert source_kinds() == ["synthetic", "mot", "crowdhuman", "coco", "clips"]
+    assert source_kinds() == ["synthetic", "mot", "crowdhuman", "coco", "yolo", "clips"]
 
 
 def test_a_source_of_an_unknown_kind_built_in_code_is_named(tmp_path):
