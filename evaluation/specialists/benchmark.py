@@ -37,7 +37,9 @@ import numpy as np
 from common.errors import InputError
 
 TRACKERS = ("bytetrack", "botsort", "mot-action")
-METRICS = (("MOTA", "mota"), ("IDF1", "idf1"), ("HOTA", "HOTA"), ("AP50", "det_AP50"),
+# AP: COCO AP over IoU 0.5-0.95, where AP50 alone cannot tell a detector that finds people from one
+# that also boxes them tightly.
+METRICS = (("MOTA", "mota"), ("IDF1", "idf1"), ("HOTA", "HOTA"), ("AP50", "det_AP50"), ("AP", "det_AP"),
            ("act fmAP", "action_frame_mAP"), ("id-act acc", "id_action_acc"), ("vmAP@0.5", "video_mAP@0.5"),
            ("HOTA-act", "HOTA_act"))
 
@@ -56,6 +58,9 @@ class Setting:
     # Frames past the ground truth both sides also run on, written for whoever holds their ground
     # truth (PETS09-S2L1 531-795: twice as crowded, most of its people never seen in training).
     held_out: tuple[int, int] | None = None
+    # Still images of other scenes with YOLO labels, (images folder, labels folder), that neither
+    # side trains on: both detectors' person AP on them says whether what they learnt transfers.
+    stills: tuple[str, str] | None = None
 
     def __post_init__(self):
         if self.weights not in ("best", "last"):
@@ -80,7 +85,9 @@ class Setting:
 
 
 SETTINGS = {"synthetic": Setting("synthetic", "synthetic_30min"),
-            "pets09": Setting("pets09", "pets09_tiny", actions=False, weights="last", held_out=(531, 795))}
+            "pets09": Setting("pets09", "pets09_tiny", actions=False, weights="last", held_out=(531, 795),
+                              stills=("../shared/data/real/coco128/images/val2017",
+                                      "../shared/data/real/coco128/object_detection/labels/val2017"))}
 
 
 @dataclass
@@ -97,6 +104,7 @@ class Report:
     budget_s: float = 0.0
     tracker_settings: dict = field(default_factory=dict)  # joint network / YOLO11n + tracker -> settings chosen on val
     held_out: dict = field(default_factory=dict)  # pipeline -> folder of its MOT files on the setting's held-out frames
+    stills: dict = field(default_factory=dict)  # detector -> person AP50 / AP (percent) on the setting's stills
 
 
 def _cpu_now() -> float:
@@ -163,11 +171,22 @@ def _score(found: dict, results: dict, label_map, frames) -> dict:
     return {key: float(table["COMBINED"].get(key, float("nan"))) for _, key in METRICS}
 
 
-def score_joint(checkpoint: Path, found: dict, label_map, frames, out_dir: Path, options) -> dict:
+def write_detections(folder: Path, detections: dict) -> None:
+    """Each sequence's raw detections (``{seq: MotRows}``) as ``folder/<seq>.txt``: the boxes AP
+    was computed on, which ``scripts/evaluate.py --detections folder`` scores again."""
+    from data.formats.mot import write_mot_file
+    for name, rows in detections.items():
+        write_mot_file(folder / f"{name}.txt", rows, layout="mot15")
+
+
+def score_joint(checkpoint: Path, found: dict, label_map, frames, out_dir: Path, options,
+                detections_dir: Path | None = None) -> dict:
     from evaluation.protocol import load_results, run_checkpoint
     from tracking.pipeline import Pipeline
     pipeline = Pipeline.from_checkpoint(checkpoint, options)
     raw = run_checkpoint(pipeline, found, out_dir, frames)
+    if detections_dir is not None:
+        write_detections(detections_dir, {name: files["detections"] for name, files in raw.items()})
     results = {}
     for name, files in raw.items():
         results[name] = load_results(found[name], {"txt": files["txt"], "json": files["json"]}, label_map,
@@ -222,16 +241,18 @@ def _track_all(detections: dict, tracker: str, config, found: dict, frames) -> d
 
 
 def run_specialists(detector, classifiers: dict, found: dict, label_map, frames, out_dir: Path, imgsz,
-                    threads: int, log, trackers: dict) -> dict[str, dict]:
+                    threads: int, log, trackers: dict, detections_dir: Path | None = None) -> dict[str, dict]:
     """Every tracker x classifier pipeline on the test sequences: ``{pipeline: metrics}``. The
-    detector runs once per sequence; its raw detections give every pipeline's AP. ``trackers``:
-    ``{tracker name: its TrackerConfig}``."""
+    detector runs once per sequence; its raw detections give every pipeline's AP (and are written
+    to ``detections_dir`` when given). ``trackers``: ``{tracker name: its TrackerConfig}``."""
     from data.formats.mot import write_mot_file
     from data.formats.vicr import write_vicr_video
     from evaluation.protocol import load_results
     from evaluation.specialists.actions import label_tracks
 
     detections = _detect_all(detector, found, frames, imgsz, threads, log)
+    if detections_dir is not None:
+        write_detections(detections_dir, {name: rows for name, (_, rows) in detections.items()})
     reports = {}
     for tracker in TRACKERS:
         tracked = _track_all(detections, tracker, trackers[tracker], found, frames)
@@ -279,6 +300,26 @@ def write_held_out(checkpoint: Path, detector, found: dict, frames: tuple[int, i
         for name, rows in _track_all(detections, tracker, trackers[tracker], found, frames).items():
             write_mot_file(folders[label] / f"{name}.txt", rows, layout="mot15")
     return folders
+
+
+def score_stills(checkpoint: Path, detector, stills: tuple[str, str], imgsz, threads: int, joint_options,
+                 log) -> dict[str, dict]:
+    """Both detectors' person AP50 / AP (:func:`evaluation.stills.stills_ap`) on still images of
+    other scenes (``stills``: the images folder and its YOLO labels folder), each image run alone."""
+    from data.stills import read_stills
+    from data.video import read_image
+    from evaluation.specialists.detector import detect_sequence
+    from evaluation.stills import evaluate_stills, stills_ap
+    from tracking.pipeline import Pipeline
+    images = read_stills("yolo", Path(stills[0]), Path(stills[1]))
+    log(f"{len(images)} still images of other scenes ({stills[0]}): both detectors")
+    scores = {"joint network (ours)": evaluate_stills(Pipeline.from_checkpoint(checkpoint, joint_options), images)}
+    frames = [read_image(image.path) for image in images]
+    rows = detect_sequence(detector.weights, frames, imgsz=imgsz, threads=threads).rows  # frame k + 1: image k
+    found = [{"boxes": rows.at_frame(k + 1).boxes, "scores": rows.at_frame(k + 1).conf, "size": frame.shape[1::-1]}
+             for k, frame in enumerate(frames)]
+    scores["YOLO11n"] = stills_ap(found, images)
+    return scores
 
 
 class _DecodedFrames:
@@ -480,7 +521,7 @@ def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = 
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     # Checked before hours of training, not when the first specialist's folder is written.
-    taken = [name for name in ("joint", "yolo_data", "yolo", "classifiers", "results", "report.json", TRAINED)
+    taken = [name for name in ("joint", "yolo_data", "yolo", "classifiers", "results", "detections", "report.json", TRAINED)
              if (out_dir / name).exists()]
     if taken:
         raise InputError(f"{out_dir}: already holds a benchmark run ({', '.join(taken)}): choose a new --out")
@@ -538,10 +579,11 @@ def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = 
         _frame_rate(found))
     gt_labels = find_label_map(gt_root) if setting.actions else None
     report.rows["joint network (ours)"] = {
-        **score_joint(checkpoint, found, gt_labels, frames, out_dir / "results" / "joint", joint_options),
+        **score_joint(checkpoint, found, gt_labels, frames, out_dir / "results" / "joint", joint_options,
+                      out_dir / "detections" / "joint"),
         "train_cpu_min": joint.cpu_seconds / 60}
     specialists = run_specialists(detector, classifiers, found, gt_labels, frames, out_dir / "results", imgsz,
-                                  threads, log, trackers)
+                                  threads, log, trackers, out_dir / "detections" / "YOLO11n")
     speeds = measure_fps(checkpoint, detector, classifiers, next(iter(found.values())), frames, imgsz, threads, rounds,
                          fps_frames, joint_options, trackers)
     report.rows["joint network (ours)"]["fps"] = speeds["joint"]
@@ -549,6 +591,11 @@ def run_benchmark(setting: Setting, out_dir: Path, *, checkpoint: Path | None = 
         report.held_out = {label: str(folder) for label, folder in write_held_out(
             checkpoint, detector, found, setting.held_out, out_dir / "held_out", imgsz, threads, joint_options,
             trackers, log).items()}
+    if setting.stills is not None:
+        if all(Path(folder).is_dir() for folder in setting.stills):
+            report.stills = score_stills(checkpoint, detector, setting.stills, imgsz, threads, joint_options, log)
+        else:
+            log(f"note: {setting.stills[0]} or its labels not found: no stills of other scenes scored")
     for label, _, kind in _pipeline_names(classifiers):
         cpu = detector.cpu_seconds + (classifiers[kind].cpu_seconds if kind else 0.0)
         report.rows[label] = {**specialists[label], "fps": speeds[label], "train_cpu_min": cpu / 60}
@@ -575,7 +622,7 @@ def _write(report: Report, setting: Setting, out_dir: Path, detector, classifier
     atomic_write_json(out_dir / "report.json", {"setting": setting.name, "experiment": setting.experiment,
                                                 "weights": setting.weights, "budget_s": report.budget_s, "training": costs, "rows": report.rows,
                                                 "tracker_settings": report.tracker_settings,
-                                                "held_out": report.held_out},
+                                                "held_out": report.held_out, "stills": report.stills},
                       default=float)
     from evaluation.calibration import format_settings
     settings = "".join(f"\n- {label}: {format_settings(chosen)}" for label, chosen in report.tracker_settings.items())
@@ -590,7 +637,16 @@ def _write(report: Report, setting: Setting, out_dir: Path, detector, classifier
         held_out = (f"\n\nFrames {first}-{last}, past the ground truth here, each pipeline's tracks (not scored; "
                     f"`scripts/evaluate.py --gt-root GT --results FOLDER --frames {first}-{last}` with their "
                     f"ground truth):{held_out}\n")
-    atomic_write_text(out_dir / "report.md", format_report(report) + calibrated + "\n" + kept + "\n" + held_out)
+    boxes = ("\nEach detector's raw boxes, the ones the AP columns score: `detections/joint/` and `detections/YOLO11n/` "
+             "(`scripts/evaluate.py --gt-root <the test sequences> --detections FOLDER --conf-threshold 0` scores "
+             "them again, with this project's tracker on them).\n")
+    stills = "".join(f"\n- {label}: AP50 {row['det_AP50']:.2f}, AP {row['det_AP']:.2f}" for label, row in report.stills.items())
+    if stills:
+        first = next(iter(report.stills.values()))
+        stills = (f"\n\nPerson detection on {first['images']} still images of other scenes ({first['people']} people; "
+                  f"{setting.stills[0]}), which neither side trained on:{stills}\n")
+    atomic_write_text(out_dir / "report.md", format_report(report) + calibrated + "\n" + kept + "\n" + boxes + held_out
+                      + stills)
 
 
 def quick_setting(folder: Path) -> Setting:
