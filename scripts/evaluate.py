@@ -117,6 +117,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                 p.error(f"{mode} scores a --checkpoint")
             if args.action_dataset is not None and args.stills is not None:
                 p.error("give --action-dataset or --stills, not both")
+            if mode == "--stills":
+                others = [flag for flag, given in (("--results", args.results), ("--dataset", args.dataset),
+                                                   ("--gt-root", args.gt_root), ("--detections", args.detections),
+                                                   ("--frames", args.frames), ("--sequences", args.sequences)) if given]
+                if others:
+                    p.error(f"--stills scores the images it names; {', '.join(others)} cannot go with it")
             return args
     if not (args.checkpoint or args.results or args.detections):
         p.error("give --checkpoint (run a model), --results (score existing files) or --detections")

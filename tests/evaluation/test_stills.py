@@ -75,3 +75,10 @@ def test_a_checkpoint_on_stills_prints_and_writes_its_ap(trained_checkpoint, tmp
     refused = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), "--stills", str(images)],
                              capture_output=True, text=True, timeout=600)
     assert refused.returncode == 2 and "--stills scores a --checkpoint" in refused.stderr
+    refused = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), "--checkpoint", str(trained_checkpoint),
+                              "--stills", str(images), "--dataset", "synthetic"], capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2 and "--dataset cannot go with it" in refused.stderr
+    missing = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), "--checkpoint", str(trained_checkpoint),
+                              "--stills", str(tmp_path / "images" / "nowhere")], capture_output=True, text=True, timeout=600)
+    lines = missing.stderr.strip().splitlines()
+    assert missing.returncode == 2 and len(lines) == 1 and "nowhere: YOLO image folder not found" in lines[0], missing.stderr

@@ -197,3 +197,20 @@ def test_a_full_disk_in_torch_save_is_one_line_and_leaves_no_partial_file(tmp_pa
     monkeypatch.undo()
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
     assert torch.load(path, weights_only=True)["step"] == 1
+
+
+def test_every_shipped_experiment_composes_and_passes_the_check():
+    """An experiment file with a typo'd key or a source entry its kind refuses is found here, not
+    an hour into someone's run."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from train.config import check_train_config
+    names = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "config" / "experiment").glob("*.yaml"))
+    assert {"pets09_tiny", "pets09_coco128", "synthetic_30min"} <= set(names)
+    for name in names:
+        checked = check_train_config(OmegaConf.to_container(compose_config([f"experiment={name}"]), resolve=True))
+        assert checked.trainer.epochs >= 1, name
+    coco = check_train_config(OmegaConf.to_container(compose_config(["experiment=pets09_coco128"]), resolve=True))
+    assert [s.kind for s in coco.data.sources] == ["mot", "yolo"] and coco.data.val_sources[0].frames == (431, 530)
