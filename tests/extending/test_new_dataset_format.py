@@ -141,7 +141,7 @@ def test_the_config_check_lists_registered_kinds(csvboxes):
     with pytest.raises(InputError) as info:
         read_sources([{"kind": "csvbox", "root": "x"}], "config.data.sources")
     assert str(info.value) == ("config.data.sources[0].kind: expected one of 'synthetic', 'mot', 'crowdhuman', "
-                               "'coco', 'clips', 'csvboxes', got 'csvbox'")
+                               "'coco', 'yolo', 'clips', 'csvboxes', got 'csvbox'")
 
 
 def test_a_registered_format_trains_a_model(csvboxes, tmp_path):

@@ -86,10 +86,10 @@ def test_disk_full_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
      "config.data.sources[1]: frames: expected [first, last] with 1 <= first <= last, got [430, 1]"),
     ("[{kind:mot,root:x,frames:[0,0]}]", "config.data.sources[0]: frames: expected [first, last] with 1 <= first"),
     ("[{kind:mott,root:x}]",
-     "config.data.sources[0].kind: expected one of 'synthetic', 'mot', 'crowdhuman', 'coco', 'clips', got 'mott'"),
+     "config.data.sources[0].kind: expected one of 'synthetic', 'mot', 'crowdhuman', 'coco', 'yolo', 'clips', got 'mott'"),
     ("[{kind:mot,root:x,weight:-1}]", "config.data.sources[0]: weight: expected a number >= 0, got -1"),
     ("[{kind:mot,root:x},{kind:mot,root:x},{kind:mot,root:x,weigth:2}]",
-     "config.data.sources[2]: unknown key 'weigth' (known: kind, root, split, frames, annotations, tracks, weight)"),
+     "config.data.sources[2]: unknown key 'weigth' (known: kind, root, split, frames, annotations, person_class, tracks, weight)"),
     ("[{kind:coco,root:x}]", "config.data.sources[0]: annotations: missing"),
 ])
 def test_a_bad_source_entry_is_named_with_its_index_field_and_value(sources, message, tmp_path):
