@@ -237,10 +237,6 @@ class StillClipSequence(Sequence):
             self.height, self.width = self._pixels.shape[:2]
         return self._pixels
 
-    def _pixel_boxes(self) -> tuple[np.ndarray, np.ndarray]:
-        h, w = self._load().shape[:2]
-        return self.image.in_pixels(w, h)
-
     def __getstate__(self):  # DataLoader workers read the image themselves
         return {**self.__dict__, "_pixels": None}
 
@@ -271,7 +267,7 @@ class StillClipSequence(Sequence):
         self._check_index(index)
         matrix = self._matrix(index)
         h, w = self._load().shape[:2]
-        people, ignored = self._pixel_boxes()
+        people, ignored = self.image.in_pixels(w, h)
         boxes = _warp_boxes(people, matrix)
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
